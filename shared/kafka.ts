@@ -1,0 +1,198 @@
+/**
+ * kafkajs client factory and topic set-up, configured from
+ * {@linkcode Config}.
+ *
+ * @module
+ */
+import { type Admin, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
+import type { Config } from "./config.ts";
+import process from "node:process";
+import { kafkaLogCreator, type Logger } from "./log.ts";
+
+// kafkajs 2.2.4 arms timers with negative delays (its request queue's
+// "throttled until" is -1); Node-compatible runtimes warn on each one.
+// The delay is clamped to 1 ms either way, so drop just that warning.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const [kind] = rest;
+  const type = typeof kind === "string"
+    ? kind
+    : (kind as { type?: string } | undefined)?.type;
+  if (type === "TimeoutNegativeWarning") return;
+  // deno-lint-ignore no-explicit-any
+  (emitWarning as any)(warning, ...rest);
+}) as typeof process.emitWarning;
+
+/** Options for {@linkcode createKafka}. */
+export interface KafkaOptions {
+  /** The client id brokers see (shows in Kafka-UI and describeGroup). */
+  clientId: string;
+  /** Where kafkajs's own log lines go. */
+  log: Logger;
+  /** Retry policy handed to kafkajs (never wrapped in a second loop). @default {{ initialRetryTime: 300, retries: 8 }} */
+  retry?: KafkaConfig["retry"];
+  /** Connection timeout in ms. @default {3000} */
+  connectionTimeout?: number;
+}
+
+/**
+ * Creates a kafkajs client from the Kafka part of the configuration:
+ * brokers, TLS and SASL, with kafkajs's logs going to our logger.
+ *
+ * @param kafka The `kafka` section of {@linkcode Config}.
+ * @param options Client id, logger and retry policy.
+ * @returns A kafkajs `Kafka` client.
+ *
+ * @example Produce one record
+ * ```ts ignore
+ * import { loadConfig } from "./config.ts";
+ * import { createKafka } from "./kafka.ts";
+ * import { createLogger } from "./log.ts";
+ * const config = loadConfig();
+ * const kafka = createKafka(config.kafka, { clientId: "demo", log: createLogger("demo") });
+ * const producer = kafka.producer();
+ * await producer.connect();
+ * await producer.send({ topic: config.kafka.topic, messages: [{ key: "tBTCUSD", value: "x" }] });
+ * await producer.disconnect();
+ * ```
+ */
+export function createKafka(
+  kafka: Config["kafka"],
+  options: KafkaOptions,
+): Kafka {
+  const {
+    clientId,
+    log,
+    retry = { initialRetryTime: 300, retries: 8 },
+    connectionTimeout = 3000,
+  } = options;
+  return new Kafka({
+    clientId,
+    brokers: kafka.brokers,
+    ssl: kafka.ssl,
+    sasl: kafka.sasl as SASLOptions | undefined,
+    connectionTimeout,
+    retry,
+    logLevel: 4,
+    logCreator: kafkaLogCreator(log) as KafkaConfig["logCreator"],
+  });
+}
+
+/** The shape a topic must have. */
+export interface TopicShape {
+  topic: string;
+  partitions: number;
+  replication: number;
+  minIsr: number;
+}
+
+/** What {@linkcode ensureTopic} did. */
+export type EnsureResult = "created" | "exists";
+
+/**
+ * Creates the topic with the given partitions, replication factor and
+ * `min.insync.replicas`, or checks that an existing topic has that shape.
+ *
+ * @param admin A connected kafkajs admin client.
+ * @param shape Topic name, partitions, replication factor and min ISR.
+ * @returns `"created"` or `"exists"`.
+ * @throws {Error} When an existing topic's shape differs, naming what differs.
+ *
+ * @example
+ * ```ts ignore
+ * const admin = kafka.admin();
+ * await admin.connect();
+ * await ensureTopic(admin, { topic: "CRIPTOMONEDAS", partitions: 2, replication: 3, minIsr: 2 });
+ * ```
+ */
+export async function ensureTopic(
+  admin: Admin,
+  shape: TopicShape,
+): Promise<EnsureResult> {
+  const { topic, partitions, replication, minIsr } = shape;
+  const created = await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{
+      topic,
+      numPartitions: partitions,
+      replicationFactor: replication,
+      configEntries: [{ name: "min.insync.replicas", value: String(minIsr) }],
+    }],
+  });
+  if (created) return "created";
+  const problems = await describeTopicShape(admin, topic).then((found) =>
+    diffShape(shape, found)
+  );
+  if (problems.length > 0) {
+    throw new Error(
+      `Topic ${topic} exists with another shape: ${problems.join(", ")}`,
+    );
+  }
+  return "exists";
+}
+
+/** A topic's shape as the cluster reports it. */
+export interface TopicDescription {
+  partitions: {
+    partition: number;
+    replicas: number[];
+    isr: number[];
+    leader: number;
+  }[];
+  minIsr: number;
+}
+
+/**
+ * Reads a topic's partitions (replicas, ISR, leader) and its
+ * `min.insync.replicas`.
+ *
+ * @param admin A connected kafkajs admin client.
+ * @param topic The topic name.
+ * @returns The topic's description.
+ *
+ * @example
+ * ```ts ignore
+ * const { partitions, minIsr } = await describeTopicShape(admin, "CRIPTOMONEDAS");
+ * ```
+ */
+export async function describeTopicShape(
+  admin: Admin,
+  topic: string,
+): Promise<TopicDescription> {
+  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+  const configs = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: 2, name: topic, configNames: ["min.insync.replicas"] }],
+  });
+  const entry = configs.resources[0]?.configEntries.find((e) =>
+    e.configName === "min.insync.replicas"
+  );
+  return {
+    partitions: metadata.topics[0].partitions
+      .map(({ partitionId, replicas, isr, leader }) => ({
+        partition: partitionId,
+        replicas,
+        isr,
+        leader,
+      }))
+      .sort((a, b) => a.partition - b.partition),
+    minIsr: Number(entry?.configValue ?? NaN),
+  };
+}
+
+function diffShape(want: TopicShape, found: TopicDescription): string[] {
+  const problems: string[] = [];
+  if (found.partitions.length !== want.partitions) {
+    problems.push(
+      `${found.partitions.length} partitions (want ${want.partitions})`,
+    );
+  }
+  const replication = found.partitions[0]?.replicas.length ?? 0;
+  if (replication !== want.replication) {
+    problems.push(`replication ${replication} (want ${want.replication})`);
+  }
+  if (found.minIsr !== want.minIsr) {
+    problems.push(`min.insync.replicas ${found.minIsr} (want ${want.minIsr})`);
+  }
+  return problems;
+}

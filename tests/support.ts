@@ -1,0 +1,81 @@
+/**
+ * Helpers shared by the integration tests: configuration pointing at the
+ * local stack, unique names, and running the project's scripts as a user
+ * would (`deno run` with the task's permissions).
+ *
+ * @module
+ */
+import { type Config, loadConfig } from "../shared/config.ts";
+import { createKafka } from "../shared/kafka.ts";
+import { createLogger } from "../shared/log.ts";
+
+/** A configuration from defaults plus `overrides` (the environment is ignored). */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig(new Map(), overrides);
+}
+
+/** A name no other test run uses, such as `t-ensure-1732550000000-4821`. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now()}-${Math.floor(Math.random() * 10_000)}`;
+}
+
+/** A kafkajs client on the local stack whose logs go to a quiet logger. */
+export function testKafka(config: Config = testConfig(), clientId = "test") {
+  return createKafka(config.kafka, {
+    clientId,
+    log: createLogger(clientId, { write: () => {} }),
+  });
+}
+
+/** The result of {@linkcode runScript}. */
+export interface ScriptResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run <permissions> <script> <args>` with `env` (and PATH) only,
+ * and collects its output.
+ */
+export async function runScript(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  permissions: string[] = ["--allow-net", "--allow-env", "--allow-read"],
+): Promise<ScriptResult> {
+  const output = await new Deno.Command("deno", {
+    args: ["run", ...permissions, script, ...args],
+    env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` every `everyMs` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 30_000, everyMs = 250 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await sleep(everyMs);
+  }
+}
