@@ -4,24 +4,10 @@
  *
  * @module
  */
+import "./node_warnings.ts";
 import { type Admin, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
 import type { Config } from "./config.ts";
-import process from "node:process";
 import { kafkaLogCreator, type Logger } from "./log.ts";
-
-// kafkajs 2.2.4 arms timers with negative delays (its request queue's
-// "throttled until" is -1); Node-compatible runtimes warn on each one.
-// The delay is clamped to 1 ms either way, so drop just that warning.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const [kind] = rest;
-  const type = typeof kind === "string"
-    ? kind
-    : (kind as { type?: string } | undefined)?.type;
-  if (type === "TimeoutNegativeWarning") return;
-  // deno-lint-ignore no-explicit-any
-  (emitWarning as any)(warning, ...rest);
-}) as typeof process.emitWarning;
 
 /** Options for {@linkcode createKafka}. */
 export interface KafkaOptions {
@@ -110,7 +96,8 @@ export async function ensureTopic(
   shape: TopicShape,
 ): Promise<EnsureResult> {
   const { topic, partitions, replication, minIsr } = shape;
-  const created = await admin.createTopics({
+  const existing = await admin.listTopics();
+  const created = !existing.includes(topic) && await admin.createTopics({
     waitForLeaders: true,
     topics: [{
       topic,

@@ -166,8 +166,14 @@ export function kafkaLogCreator(
 ): (level: number) => (entry: KafkajsLogEntry) => void {
   return () => ({ namespace, level, log: entry }) => {
     const { message, timestamp: _t, logger: _l, ...fields } = entry;
+    // kafkajs logs every retriable broker answer as a Connection error, then
+    // retries; what finally fails reaches the caller, which logs it.
     const ours = KAFKAJS_LEVELS[level] ?? "debug";
-    const mapped = ours === "info" ? "debug" : ours;
+    const mapped = ours === "info"
+      ? "debug"
+      : ours === "error" && namespace === "Connection"
+      ? "warn"
+      : ours;
     log[mapped](`kafkajs ${namespace}: ${message}`, fields);
   };
 }
