@@ -128,6 +128,7 @@ function flush(schemaId: number): void {
       key: t.nombre,
       value: encodeWire(schemaId, type, t),
       timestamp: String(t.event_time),
+      headers: { source: config.source },
     })),
   }).then(() => {
     for (const t of batch) acked[t.nombre] = (acked[t.nombre] ?? 0) + 1;

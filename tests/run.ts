@@ -16,6 +16,7 @@ const TEST_PERMISSIONS = [
   "--allow-net=127.0.0.1,localhost",
   "--allow-read",
   "--allow-write=.stack,tests/out,/tmp",
+  "--allow-sys",
   "--allow-env",
   "--allow-run=deno,java,mvn,ps,kill,kcat,python3,.venv/bin/python,/usr/lib/jvm/temurin-25-jdk-amd64/bin/java,/usr/bin/chromium",
 ];
@@ -28,6 +29,9 @@ try {
   const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
   const child = new Deno.Command("deno", {
     args: ["test", ...TEST_PERMISSIONS, ...args],
+    // playwright-core probes /proc/sys/fs/binfmt_misc/WSLInterop at import
+    // unless this is set, and Deno grants /proc only with -A.
+    env: { __IS_WSL_TEST__: "1" },
     stdin: "null",
   }).spawn();
   code = (await child.status).code;
