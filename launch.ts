@@ -1,32 +1,209 @@
 /**
  * `deno task launch`: the whole pipeline from nothing to live candles.
- *
- * Not yet: the orchestration lands with its own issue. For now this checks
- * the configuration (exit 2 naming a bad variable) and says what to run.
+ * Stack ready → setup-schema → two consumers (when InfluxDB answers) →
+ * producer → seed-grafana (when Grafana answers) → chart page; each a
+ * supervised `deno run` with its own permissions; a live status view;
+ * Ctrl-C stops everything in reverse order.
  *
  * @module
  */
-import { helpText, loadConfig, parseFlags } from "./shared/config.ts";
+import {
+  type Config,
+  helpText,
+  loadConfig,
+  parseFlags,
+} from "./shared/config.ts";
+import { influxHealthy } from "./shared/influx.ts";
+import { createLogger } from "./shared/log.ts";
+import { permissionsFor, type ScriptName } from "./shared/permissions.ts";
+import {
+  checkBitfinex,
+  closeStatusAdmin,
+  describeMembers,
+  prepareStack,
+  type StackMode,
+  stopStack,
+} from "./shared/launch_steps.ts";
+import { onShutdownSignals } from "./shared/shutdown.ts";
+import {
+  applyEvent,
+  emptyStatus,
+  statusLine,
+  statusTable,
+} from "./shared/status.ts";
+import {
+  type ChildSpec,
+  runOnce,
+  supervise,
+  type Supervised,
+} from "./shared/supervisor.ts";
 
-let config;
+const OWN_FLAGS = {
+  stack: { type: "string" as const },
+  "no-grafana": { type: "boolean" as const },
+  "no-chart": { type: "boolean" as const },
+};
+let config: Config;
+let mode: StackMode;
+let flags: ReturnType<typeof parseFlags>;
 try {
-  const flags = parseFlags(Deno.args);
+  flags = parseFlags(Deno.args, OWN_FLAGS);
   if (flags.help) {
-    console.log(helpText("deno task launch [flags]"));
+    console.log(helpText("deno task launch [flags]", [
+      "--stack auto|local|compose|external  where Kafka comes from (default auto; env STACK)",
+      "--source S / --coins A,B             shorthands for SOURCE / COINS (see below)",
+      "--no-grafana / --no-chart            skip the dashboards / the chart page",
+    ]));
     Deno.exit(0);
   }
   config = loadConfig(Deno.env, flags.overrides);
+  mode = String(
+    flags.extra.stack ?? Deno.env.get("STACK") ?? "auto",
+  ) as StackMode;
+  if (!["auto", "local", "compose", "external"].includes(mode)) {
+    throw new TypeError(
+      `STACK must be one of auto, local, compose, external: current value is "${mode}"`,
+    );
+  }
 } catch (error) {
   console.error(`launch: ${(error as Error).message}`);
   Deno.exit(2);
 }
 
-console.log(
-  [
-    "launch: not yet — the one-command pipeline is still being built.",
-    "Meanwhile: `deno task stack up` starts the local Kafka cluster and schema registry",
-    `(brokers ${
-      config.kafka.brokers.join(",")
-    }), and \`deno task test\` runs the tests.`,
-  ].join("\n"),
-);
+const log = createLogger("launch", { format: config.logFormat });
+const controller = new AbortController();
+const release = onShutdownSignals(controller, log, { hardExitMs: 60_000 });
+const status = emptyStatus(config.source, config.coins);
+const tty = Deno.stderr.isTerminal() && config.logFormat === "text";
+const recent: string[] = [];
+const print = (line: string) =>
+  tty
+    ? recent.splice(0, Math.max(0, recent.length - 11), line)
+    : console.error(line);
+const env = { ...Deno.env.toObject(), ...flags.overrides };
+const spec = (name: ScriptName, extra: Partial<ChildSpec> = {}): ChildSpec => ({
+  name,
+  script: `scripts/${name}.ts`,
+  permissions: permissionsFor(name, config),
+  env,
+  ...extra,
+});
+const childOptions = {
+  log,
+  print,
+  onEvent: (name: string, e: Record<string, unknown>) =>
+    applyEvent(status, name, e),
+};
+const children: Supervised[] = [];
+let stack: Awaited<ReturnType<typeof prepareStack>> | undefined;
+let exitCode = 0;
+
+try {
+  stack = await prepareStack(mode, config, { log, signal: controller.signal });
+  if (stack.links) Object.assign(status.links, stack.links);
+  const schema = await runOnce(spec("setup-schema"), childOptions);
+  if (schema !== 0) {
+    throw Object.assign(new Error(`setup-schema failed (exit ${schema})`), {
+      exitCode: schema,
+    });
+  }
+  if (
+    await influxHealthy({
+      host: config.influx.host,
+      token: config.influx.token,
+      database: config.influx.database,
+    })
+  ) {
+    for (const n of [1, 2]) {
+      children.push(
+        supervise(
+          spec("consumer", {
+            name: `consumer-${n}`,
+            args: ["--client-id", `consumer-${n}`],
+          }),
+          childOptions,
+        ),
+      );
+    }
+  } else {
+    status.consumersSkipped =
+      `InfluxDB does not answer at ${config.influx.host}`;
+    log.warn(
+      `consumers skipped: ${status.consumersSkipped} (the chart page works without it)`,
+    );
+  }
+  if (config.source === "bitfinex-ws") {
+    await checkBitfinex(config.bitfinex.wsUrl);
+  }
+  children.push(supervise(spec("producer"), childOptions));
+  if (
+    !flags.extra["no-grafana"] &&
+    await answers(`${config.grafana.url}/api/health`)
+  ) {
+    const seeded = await runOnce(spec("seed-grafana"), childOptions);
+    if (seeded === 0) {
+      status.links.grafana = `${config.grafana.url}/d/cryptocandles`;
+    }
+  }
+  if (!flags.extra["no-chart"]) {
+    children.push(supervise(spec("chart"), childOptions));
+    status.links.chart = `http://${config.chart.host}:${config.chart.port}/`;
+  }
+  log.info("pipeline started", {
+    children: children.map((c) => c.spec.name).join(","),
+  });
+  const fatal = Promise.race(
+    children.map((c) => c.done.then((code) => ({ child: c, code }))),
+  );
+  const refresh = setInterval(showStatus, tty ? 2000 : 10_000);
+  const ended = await Promise.race([
+    fatal,
+    new Promise<undefined>((r) =>
+      controller.signal.addEventListener("abort", () => r(undefined))
+    ),
+  ]);
+  clearInterval(refresh);
+  if (ended && !controller.signal.aborted) {
+    exitCode = ended.code === 2 ? 2 : 1;
+    log.error(
+      `${ended.child.spec.name} stopped for good (exit ${ended.code}); stopping the pipeline`,
+    );
+  }
+} catch (error) {
+  if (!controller.signal.aborted) {
+    log.error((error as Error).message);
+    exitCode = (error as { exitCode?: number }).exitCode === 2 ? 2 : 1;
+  }
+} finally {
+  for (const child of [...children].reverse()) await child.stop();
+  await closeStatusAdmin();
+  if (stack) await stopStack(stack, { log });
+  log.info("stopped");
+  release();
+}
+Deno.exit(exitCode);
+
+async function showStatus(): Promise<void> {
+  status.members = await describeMembers(config).catch(() => status.members);
+  for (const child of children) {
+    status.restarts[child.spec.name] = child.restarts;
+  }
+  if (tty) {
+    const lines = [...statusTable(status), "", ...recent];
+    await Deno.stderr.write(
+      new TextEncoder().encode(`\x1b[H\x1b[2J${lines.join("\n")}\n`),
+    );
+  } else {
+    console.error(statusLine(status));
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

@@ -59,6 +59,8 @@ const producer = createKafka(config.kafka, { clientId: "producer", log })
 const acked: Record<string, number> = Object.fromEntries(
   config.coins.map((c) => [c, 0]),
 );
+/** Last acknowledged [price, event time] per coin, for the status view. */
+const last: Record<string, [number, number]> = {};
 const pending: Ticker[] = [];
 let inFlight: Promise<void> | undefined;
 let failure: unknown;
@@ -100,6 +102,7 @@ try {
   if (failure) throw failure;
 } catch (error) {
   failure ??= error;
+  controller.abort();
   log.error((error as Error).message);
 } finally {
   await inFlight?.catch(() => {});
@@ -131,7 +134,10 @@ function flush(schemaId: number): void {
       headers: { source: config.source },
     })),
   }).then(() => {
-    for (const t of batch) acked[t.nombre] = (acked[t.nombre] ?? 0) + 1;
+    for (const t of batch) {
+      acked[t.nombre] = (acked[t.nombre] ?? 0) + 1;
+      last[t.nombre] = [t.precio_ultimo, t.event_time];
+    }
   }, (error) => {
     pending.unshift(...batch);
     failure = error;
@@ -144,5 +150,9 @@ function flush(schemaId: number): void {
 
 function logStats(): void {
   const total = Object.values(acked).reduce((a, b) => a + b, 0);
-  log.info(`acknowledged ${total} records`, { acked, pending: pending.length });
+  log.info(`acknowledged ${total} records`, {
+    acked,
+    last,
+    pending: pending.length,
+  });
 }

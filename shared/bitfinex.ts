@@ -48,6 +48,8 @@ export interface WsOptions {
 
 /** Bitfinex's limit of channels on one connection. */
 const MAX_CHANNELS = 25;
+/** How long to wait for a closing WebSocket to confirm. */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * Streams tickers from Bitfinex's WebSocket ticker channel. One connection
@@ -68,17 +70,25 @@ const MAX_CHANNELS = 25;
  * ```
  */
 export function bitfinexWsTicks(options: WsOptions): AsyncIterable<Ticker> {
-  const queue = pushQueue<Ticker>(options.signal);
+  // A fatal error on one connection stops the others too: the queue ends
+  // with the error first, so the iterator throws rather than just ending.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([options.signal, stop.signal]);
+  const queue = pushQueue<Ticker>(signal);
   const groups: string[][] = [];
   for (let i = 0; i < options.coins.length; i += MAX_CHANNELS) {
     groups.push(options.coins.slice(i, i + MAX_CHANNELS));
   }
   Promise.all(
     groups.map((coins, i) =>
-      connectionLoop({ ...options, coins }, i, queue.push)
+      connectionLoop({ ...options, coins, signal }, i, queue.push).catch(
+        (error) => {
+          queue.end(error);
+          stop.abort();
+        },
+      )
     ),
-  )
-    .then(() => queue.end(), (error) => queue.end(error));
+  ).then(() => queue.end());
   return queue.iterable;
 }
 
@@ -129,12 +139,25 @@ function runConnection(
     let subscribed = false;
     let outcome: Outcome | undefined;
     const ws = new WebSocket(url);
+    let settled = false;
+    let closeTimer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (value: Outcome) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watchdog);
+      clearTimeout(closeTimer);
+      signal.removeEventListener("abort", onAbort);
+      ws.onmessage = null;
+      resolve(value);
+    };
     const finish = (value: Outcome) => {
       outcome ??= value;
       if (
         ws.readyState === WebSocket.OPEN ||
         ws.readyState === WebSocket.CONNECTING
       ) ws.close();
+      // A dead link never completes the close handshake: stop waiting for it.
+      closeTimer ??= setTimeout(() => settle(outcome!), CLOSE_GRACE_MS);
     };
     const subscribeAll = () => {
       channels.clear();
@@ -234,13 +257,10 @@ function runConnection(
       const detail = (event as ErrorEvent).message ?? "error";
       finish({ reason: `connection error: ${detail}`, subscribed });
     };
-    ws.onclose = (event) => {
-      clearInterval(watchdog);
-      signal.removeEventListener("abort", onAbort);
-      resolve(
+    ws.onclose = (event) =>
+      settle(
         outcome ?? { reason: `connection closed (${event.code})`, subscribed },
       );
-    };
   });
 }
 
