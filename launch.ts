@@ -13,13 +13,14 @@ import {
   loadConfig,
   parseFlags,
 } from "./shared/config.ts";
-import { influxHealthy } from "./shared/influx.ts";
+import { influxHealthy, influxOptions } from "./shared/influx.ts";
 import { createLogger } from "./shared/log.ts";
 import { permissionsFor, type ScriptName } from "./shared/permissions.ts";
 import {
   checkBitfinex,
   closeStatusAdmin,
   describeMembers,
+  httpAnswers,
   prepareStack,
   type StackMode,
   stopStack,
@@ -70,16 +71,15 @@ try {
   Deno.exit(2);
 }
 
-const log = createLogger("launch", { format: config.logFormat });
-const controller = new AbortController();
-const release = onShutdownSignals(controller, log, { hardExitMs: 60_000 });
-const status = emptyStatus(config.source, config.coins);
+// On a terminal the status table is redrawn; log lines show under it (last 12).
 const tty = Deno.stderr.isTerminal() && config.logFormat === "text";
 const recent: string[] = [];
 const print = (line: string) =>
-  tty
-    ? recent.splice(0, Math.max(0, recent.length - 11), line)
-    : console.error(line);
+  tty ? recent.splice(0, recent.push(line) - 12) : console.error(line);
+const log = createLogger("launch", { format: config.logFormat, write: print });
+const controller = new AbortController();
+const release = onShutdownSignals(controller, log, { hardExitMs: 60_000 });
+const status = emptyStatus(config.source, config.coins);
 const env = { ...Deno.env.toObject(), ...flags.overrides };
 const spec = (name: ScriptName, extra: Partial<ChildSpec> = {}): ChildSpec => ({
   name,
@@ -107,23 +107,10 @@ try {
       exitCode: schema,
     });
   }
-  if (
-    await influxHealthy({
-      host: config.influx.host,
-      token: config.influx.token,
-      database: config.influx.database,
-    })
-  ) {
-    for (const n of [1, 2]) {
-      children.push(
-        supervise(
-          spec("consumer", {
-            name: `consumer-${n}`,
-            args: ["--client-id", `consumer-${n}`],
-          }),
-          childOptions,
-        ),
-      );
+  if (await influxHealthy(influxOptions(config.influx))) {
+    for (const name of ["consumer-1", "consumer-2"]) {
+      const args = ["--client-id", name];
+      children.push(supervise(spec("consumer", { name, args }), childOptions));
     }
   } else {
     status.consumersSkipped =
@@ -136,10 +123,8 @@ try {
     await checkBitfinex(config.bitfinex.wsUrl);
   }
   children.push(supervise(spec("producer"), childOptions));
-  if (
-    !flags.extra["no-grafana"] &&
-    await answers(`${config.grafana.url}/api/health`)
-  ) {
+  const grafana = `${config.grafana.url}/api/health`;
+  if (!flags.extra["no-grafana"] && await httpAnswers(grafana)) {
     const seeded = await runOnce(spec("seed-grafana"), childOptions);
     if (seeded === 0) {
       status.links.grafana = `${config.grafana.url}/d/cryptocandles`;
@@ -195,15 +180,5 @@ async function showStatus(): Promise<void> {
     );
   } else {
     console.error(statusLine(status));
-  }
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
   }
 }

@@ -9,6 +9,7 @@
 import "./node_warnings.ts";
 import avro from "avsc";
 import { Buffer } from "node:buffer";
+import { inflateRawSync } from "node:zlib";
 import type { Ticker } from "./ticker.ts";
 
 /** An avsc type. */
@@ -226,42 +227,128 @@ export function decodeContainer(
   bytes: Uint8Array,
   reader: AvroType,
 ): Promise<Ticker[]> {
-  return new Promise((resolve, reject) => {
-    const records: Ticker[] = [];
-    let resolver: unknown;
-    const fail = (cause: unknown) =>
-      reject(
-        cause instanceof AvroDecodeError ? cause : new AvroDecodeError(
-          `Avro container: ${(cause as Error).message}`,
-          "invalid",
-          { cause },
-        ),
-      );
-    const decoder = new avro.streams.BlockDecoder({ noDecode: true });
-    decoder.on("metadata", (writer: AvroType) => {
-      try {
-        resolver = resolverFor(reader, writer);
-      } catch (error) {
-        fail(error);
-      }
-    });
-    decoder.on("data", (chunk: Buffer) => {
-      if (!resolver) return;
-      const { value, offset } = reader.decode(chunk, 0, resolver as never);
-      if (offset < 0) {
-        fail(new AvroDecodeError("Avro container record is cut", "truncated"));
-      } else records.push(value as Ticker);
-    });
-    decoder.on("error", fail);
-    decoder.on(
-      "end",
-      () =>
-        resolver
-          ? resolve(records)
-          : fail(new Error("container header is cut")),
+  try {
+    return Promise.resolve(readContainer(bytes, reader));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const CONTAINER_SYNC = { type: "fixed", name: "Sync", size: 16 } as const;
+const CONTAINER_HEADER = avro.Type.forSchema({
+  type: "record",
+  name: "org.apache.avro.file.Header",
+  fields: [
+    { name: "magic", type: { type: "fixed", name: "Magic", size: 4 } },
+    { name: "meta", type: { type: "map", values: "bytes" } },
+    { name: "sync", type: CONTAINER_SYNC },
+  ],
+});
+const CONTAINER_BLOCK = avro.Type.forSchema({
+  type: "record",
+  name: "org.apache.avro.file.Block",
+  fields: [
+    { name: "count", type: "long" },
+    { name: "data", type: "bytes" },
+    { name: "sync", type: CONTAINER_SYNC },
+  ],
+});
+
+/** Reads every block to the last byte: a cut block or trailing bytes throw. */
+function readContainer(bytes: Uint8Array, reader: AvroType): Ticker[] {
+  if (CONTAINER_MAGIC.some((b, i) => i < bytes.length && bytes[i] !== b)) {
+    throw new AvroDecodeError(
+      'value does not start with an Avro container\'s "Obj\\x01"',
+      "magic",
     );
-    decoder.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  });
+  }
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const header = CONTAINER_HEADER.decode(buf, 0);
+  if (header.offset < 0) {
+    throw new AvroDecodeError(
+      `Avro container of ${buf.length} bytes: the header is cut`,
+      "truncated",
+    );
+  }
+  const { meta, sync } = header.value as {
+    meta: Record<string, Buffer>;
+    sync: Buffer;
+  };
+  const codec = meta["avro.codec"]?.toString() || "null";
+  if (codec !== "null" && codec !== "deflate") {
+    throw new AvroDecodeError(
+      `Avro container codec ${codec} is not supported (null or deflate)`,
+      "invalid",
+    );
+  }
+  const schema = meta["avro.schema"]?.toString() ?? "";
+  const resolver = containerResolver(reader, schema);
+  const records: Ticker[] = [];
+  for (let pos = header.offset, block = 0; pos < buf.length; block++) {
+    const read = CONTAINER_BLOCK.decode(buf, pos);
+    if (read.offset < 0) {
+      throw new AvroDecodeError(
+        `Avro container block ${block} (from byte ${pos}) is cut`,
+        "truncated",
+      );
+    }
+    const { count, data, sync: marker } = read.value as {
+      count: number;
+      data: Buffer;
+      sync: Buffer;
+    };
+    if (!sync.equals(marker)) {
+      throw new AvroDecodeError(
+        `Avro container block ${block} ends without the header's sync marker`,
+        "invalid",
+      );
+    }
+    const raw = codec === "deflate" ? inflateRawSync(data) : data;
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const { value, offset } = reader.decode(raw, at, resolver);
+      if (offset < 0) {
+        throw new AvroDecodeError(
+          `Avro container block ${block}: record ${i} of ${count} is cut`,
+          "truncated",
+        );
+      }
+      records.push(value as Ticker);
+      at = offset;
+    }
+    if (at !== raw.length) {
+      throw new AvroDecodeError(
+        `Avro container block ${block} has ${
+          raw.length - at
+        } bytes after its ${count} records`,
+        "invalid",
+      );
+    }
+    pos = read.offset;
+  }
+  return records;
+}
+
+/** Resolvers of container schemas, by schema text: each container parses its own. */
+const containerResolvers = new WeakMap<AvroType, Map<string, unknown>>();
+
+function containerResolver(reader: AvroType, schema: string): never {
+  let bySchema = containerResolvers.get(reader);
+  if (!bySchema) containerResolvers.set(reader, bySchema = new Map());
+  if (!bySchema.has(schema)) {
+    let writer: AvroType;
+    try {
+      writer = parseSchema(schema);
+    } catch (cause) {
+      throw new AvroDecodeError(
+        `Avro container schema is not valid: ${(cause as Error).message}`,
+        "invalid",
+        { cause },
+      );
+    }
+    bySchema.set(schema, resolverFor(reader, writer));
+  }
+  return bySchema.get(schema) as never;
 }
 
 const resolvers = new WeakMap<AvroType, Map<AvroType, unknown>>();

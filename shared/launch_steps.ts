@@ -189,6 +189,27 @@ export async function closeStatusAdmin(): Promise<void> {
   await (await a)?.disconnect().catch(() => {});
 }
 
+/**
+ * True when `url` answers 2xx within 2 s (such as Grafana's /api/health).
+ *
+ * @param url The URL to GET.
+ * @returns Whether it answered.
+ *
+ * @example
+ * ```ts ignore
+ * if (await httpAnswers("http://127.0.0.1:3000/api/health")) console.log("Grafana is up");
+ * ```
+ */
+export async function httpAnswers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 async function kafkaAnswers(config: Config): Promise<boolean> {
   const a = createKafka(config.kafka, {
     clientId: "launch-probe",

@@ -81,24 +81,23 @@ export function createLogger(
   } = options;
   const emit = (level: Level, message: string, fields: Fields = {}) => {
     if (level === "debug" && !debug) return;
-    const safe = maskSecrets(fields);
+    const safe = maskSecrets(fields) as Fields;
     if (format === "json") {
-      write(
-        JSON.stringify({
-          time: new Date(now()).toISOString(),
-          level,
-          name,
-          msg: message,
-          ...safe,
-        }),
-      );
+      const head = {
+        time: new Date(now()).toISOString(),
+        level,
+        name,
+        msg: message,
+      };
+      // The fields go after the head but never replace it.
+      write(JSON.stringify(Object.assign({ ...head }, safe, head)));
       return;
     }
     const prefix = level === "info" || level === "debug" ? "" : `${level}: `;
     const extra = Object.entries(safe).map(([k, v]) =>
       ` ${k}=${formatValue(v)}`
     ).join("");
-    write(`${name}: ${prefix}${message}${extra}`);
+    write(`${name}: ${prefix}${message.replaceAll("\n", "\\n")}${extra}`);
   };
   return {
     name,
@@ -110,11 +109,15 @@ export function createLogger(
   };
 }
 
-function maskSecrets(fields: Fields): Fields {
+/** Masks secret-looking keys at any depth; errors become their message. */
+function maskSecrets(value: unknown, depth = 0): unknown {
+  if (value instanceof Error) return value.message;
+  if (Array.isArray(value)) return value.map((v) => maskSecrets(v, depth + 1));
+  if (value === null || typeof value !== "object" || depth > 8) return value;
   const out: Fields = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === undefined) continue;
-    out[key] = SECRET_KEY.test(key) ? "***" : value;
+  for (const [key, inner] of Object.entries(value)) {
+    if (inner === undefined) continue;
+    out[key] = SECRET_KEY.test(key) ? "***" : maskSecrets(inner, depth + 1);
   }
   return out;
 }

@@ -102,10 +102,11 @@ export function supervise(
       await self.done.catch(() => {});
     },
   };
+  const [command, args] = commandFor(spec);
   self.done = (async () => {
     while (true) {
-      child = new Deno.Command("deno", {
-        args: ["run", ...spec.permissions, spec.script, ...(spec.args ?? [])],
+      child = new Deno.Command(command, {
+        args,
         env: {
           PATH: Deno.env.get("PATH") ?? "",
           NO_COLOR: "1",
@@ -154,6 +155,25 @@ export function supervise(
     }
   })();
   return self;
+}
+
+/**
+ * `deno run <permissions> <script>`, or, when launch itself is a
+ * `deno compile` binary, the sibling binary of the script (dist/producer …),
+ * whose permissions were fixed at compile time.
+ */
+function commandFor(spec: ChildSpec): [string, string[]] {
+  const self = Deno.execPath();
+  if (/(^|\/)deno(\.exe)?$/.test(self)) {
+    return ["deno", [
+      "run",
+      ...spec.permissions,
+      spec.script,
+      ...(spec.args ?? []),
+    ]];
+  }
+  const name = spec.script.replace(/^.*\//, "").replace(/\.ts$/, "");
+  return [self.replace(/[^/]*$/, name), spec.args ?? []];
 }
 
 /**

@@ -75,7 +75,7 @@ export function tickerFromArray(
     if (typeof value !== "number" || !Number.isFinite(value)) {
       throw new TypeError(
         `${symbol}: ticker field ${field} (index ${i}) is ${
-          JSON.stringify(value)
+          typeof value === "number" ? value : JSON.stringify(value)
         }, not a number`,
       );
     }
