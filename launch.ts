@@ -125,7 +125,11 @@ try {
   children.push(supervise(spec("producer"), childOptions));
   const grafana = `${config.grafana.url}/api/health`;
   if (!flags.extra["no-grafana"] && await httpAnswers(grafana)) {
-    const seeded = await runOnce(spec("seed-grafana"), childOptions);
+    // Grafana in Docker reaches InfluxDB by its service name, not 127.0.0.1.
+    const args = stack.mode === "compose"
+      ? ["--datasource-url", "http://influxdb:8181"]
+      : [];
+    const seeded = await runOnce(spec("seed-grafana", { args }), childOptions);
     if (seeded === 0) {
       status.links.grafana = `${config.grafana.url}/d/cryptocandles`;
     }

@@ -123,7 +123,7 @@ try {
         }
         chart.publish(
           t.nombre,
-          store.add(t.nombre, time, t.precio_ultimo, t.volume),
+          store.add(t.nombre, time, t.precio_ultimo),
         );
       }
     },

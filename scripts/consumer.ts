@@ -136,6 +136,10 @@ function logStats(prefix = ""): void {
     written: sink.stats.written,
     deadLettered: sink.stats.deadLettered,
     lag,
+    latencyMs: {
+      p50: sink.stats.latency.percentile(50),
+      p99: sink.stats.latency.percentile(99),
+    },
     paused: sink.stats.influxDownSince
       ? new Date(sink.stats.influxDownSince).toISOString()
       : undefined,

@@ -2,7 +2,7 @@
  * OHLC candles from ticks, with the dashboard SQL's semantics:
  * `DATE_BIN(interval, time, '1970-01-01T00:00:00Z')` buckets, open = first
  * price by event time, close = last by event time, high/low over the bucket,
- * volume = MAX(volume) - MIN(volume) of the daily volume in the bucket.
+ * volume = the number of ticks in the bucket (`COUNT(close_price)`).
  * A late tick updates its own bucket. Memory is capped per coin and interval.
  *
  * @module
@@ -33,19 +33,12 @@ export interface Candle {
 interface Bucket extends Candle {
   openAt: number;
   closeAt: number;
-  minVolume: number;
-  maxVolume: number;
 }
 
 /** Candles of every coin and interval. */
 export interface CandleStore {
   /** Adds a tick; returns the candles it changed, one per interval. */
-  add(
-    coin: string,
-    timeMs: number,
-    price: number,
-    dailyVolume: number,
-  ): { interval: Interval; candle: Candle }[];
+  add(coin: string, timeMs: number, price: number): { interval: Interval; candle: Candle }[];
   /** Candles of a coin and interval, oldest first, optionally within [from, to] (bucket start). */
   candles(
     coin: string,
@@ -72,7 +65,7 @@ export interface CandleStoreOptions {
  * ```ts
  * import { createCandleStore } from "./candles.ts";
  * const store = createCandleStore();
- * store.add("tBTCUSD", Date.UTC(2024, 5, 15, 17, 26), 66401, 639.7);
+ * store.add("tBTCUSD", Date.UTC(2024, 5, 15, 17, 26), 66401);
  * console.log(store.candles("tBTCUSD", "5m")[0].close); // 66401
  * ```
  */
@@ -84,7 +77,7 @@ export function createCandleStore(
   const key = (coin: string, interval: Interval) => `${coin}\u0000${interval}`;
 
   return {
-    add(coin, timeMs, price, dailyVolume) {
+    add(coin, timeMs, price) {
       const changed: { interval: Interval; candle: Candle }[] = [];
       for (const interval of Object.keys(INTERVALS) as Interval[]) {
         const k = key(coin, interval);
@@ -102,11 +95,9 @@ export function createCandleStore(
             high: price,
             low: price,
             close: price,
-            volume: 0,
+            volume: 1,
             openAt: timeMs,
             closeAt: timeMs,
-            minVolume: dailyVolume,
-            maxVolume: dailyVolume,
           };
           buckets.set(start, b);
           if (buckets.size > cap) buckets.delete(Math.min(...buckets.keys()));
@@ -115,9 +106,7 @@ export function createCandleStore(
           if (timeMs >= b.closeAt) [b.close, b.closeAt] = [price, timeMs];
           b.high = Math.max(b.high, price);
           b.low = Math.min(b.low, price);
-          b.minVolume = Math.min(b.minVolume, dailyVolume);
-          b.maxVolume = Math.max(b.maxVolume, dailyVolume);
-          b.volume = b.maxVolume - b.minVolume;
+          b.volume++;
         }
         changed.push({ interval, candle: toCandle(b) });
       }

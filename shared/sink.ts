@@ -51,6 +51,49 @@ export interface SinkStats {
   lag: Record<number, number>;
   /** Set while InfluxDB does not take writes: since when (ms). */
   influxDownSince?: number;
+  /** ms from event time to InfluxDB's acknowledgement, for the last points written. */
+  latency: LatencyWindow;
+}
+
+/** The last `size` latency samples, for percentiles. */
+export interface LatencyWindow {
+  add(ms: number): void;
+  /** The p-th percentile (0-100) of the samples in the window, or undefined when empty. */
+  percentile(p: number): number | undefined;
+  /** Samples seen in all. */
+  count(): number;
+}
+
+/**
+ * A ring of the last `size` samples.
+ *
+ * @param size How many samples to keep.
+ * @returns A {@linkcode LatencyWindow}.
+ *
+ * @example
+ * ```ts
+ * import { latencyWindow } from "./sink.ts";
+ * const w = latencyWindow(100);
+ * for (const ms of [5, 1, 9]) w.add(ms);
+ * console.log(w.percentile(50)); // 5
+ * ```
+ */
+export function latencyWindow(size = 10_000): LatencyWindow {
+  const samples = new Float64Array(size);
+  let n = 0;
+  return {
+    add(ms) {
+      samples[n++ % size] = ms;
+    },
+    percentile(p) {
+      const filled = samples.slice(0, Math.min(n, size)).sort();
+      if (filled.length === 0) return undefined;
+      return filled[
+        Math.min(filled.length - 1, Math.ceil((p / 100) * filled.length) - 1)
+      ];
+    },
+    count: () => n,
+  };
 }
 
 /** A record that goes to the dead-letter topic, and why. */
@@ -74,7 +117,12 @@ interface Poison {
  */
 export function createSink(options: SinkOptions) {
   const { chunk = 5000 } = options;
-  const stats: SinkStats = { written: {}, deadLettered: 0, lag: {} };
+  const stats: SinkStats = {
+    written: {},
+    deadLettered: 0,
+    lag: {},
+    latency: latencyWindow(),
+  };
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const {
@@ -113,6 +161,7 @@ export function createSink(options: SinkOptions) {
     const lines: string[] = [];
     const owners: KafkaMessage[] = [];
     const coins: string[] = [];
+    const times: number[] = [];
     const poison: Poison[] = [];
     for (const message of messages) {
       try {
@@ -129,6 +178,7 @@ export function createSink(options: SinkOptions) {
           lines.push(tickerLine(options.measurement, ticker, time));
           owners.push(message);
           coins.push(ticker.nombre);
+          times.push(time);
         }
       } catch (error) {
         if (!(error instanceof AvroDecodeError)) throw error;
@@ -145,8 +195,11 @@ export function createSink(options: SinkOptions) {
         error: r.message,
       });
     }
+    const writtenAt = Date.now();
     coins.forEach((coin, i) => {
-      if (!bad.has(i)) stats.written[coin] = (stats.written[coin] ?? 0) + 1;
+      if (bad.has(i)) return;
+      stats.written[coin] = (stats.written[coin] ?? 0) + 1;
+      stats.latency.add(writtenAt - times[i]);
     });
     if (poison.length > 0) {
       await options.dlq.send({

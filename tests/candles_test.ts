@@ -29,7 +29,7 @@ function reference(
     high: Math.max(...g.map((x) => x[1])),
     low: Math.min(...g.map((x) => x[1])),
     close: g[g.length - 1][1],
-    volume: Math.max(...g.map((x) => x[2])) - Math.min(...g.map((x) => x[2])),
+    volume: g.length,
   }));
 }
 
@@ -45,8 +45,8 @@ Deno.test("binStart() matches DATE_BIN from the epoch at bucket edges", () => {
 
 Deno.test("candles put ticks on the bucket edge into the next bucket", () => {
   const store = createCandleStore();
-  store.add("tBTCUSD", T0 + MIN - 1, 100, 1);
-  store.add("tBTCUSD", T0 + MIN, 101, 2);
+  store.add("tBTCUSD", T0 + MIN - 1, 100);
+  store.add("tBTCUSD", T0 + MIN, 101);
   assert.deepEqual(
     store.candles("tBTCUSD", "1m").map((c) => [c.time, c.open, c.close]),
     [
@@ -58,9 +58,9 @@ Deno.test("candles put ticks on the bucket edge into the next bucket", () => {
 
 Deno.test("a late tick updates its own bucket: open is first by event time, not by arrival", () => {
   const store = createCandleStore();
-  store.add("tBTCUSD", T0 + 30_000, 105, 10);
-  store.add("tBTCUSD", T0 + 70_000, 110, 12);
-  store.add("tBTCUSD", T0 + 10_000, 99, 9);
+  store.add("tBTCUSD", T0 + 30_000, 105);
+  store.add("tBTCUSD", T0 + 70_000, 110);
+  store.add("tBTCUSD", T0 + 10_000, 99);
   const [first, second] = store.candles("tBTCUSD", "1m");
   assert.deepEqual(first, {
     time: T0,
@@ -68,7 +68,7 @@ Deno.test("a late tick updates its own bucket: open is first by event time, not 
     high: 105,
     low: 99,
     close: 105,
-    volume: 1,
+    volume: 2,
   });
   assert.deepEqual(second, {
     time: T0 + MIN,
@@ -76,22 +76,22 @@ Deno.test("a late tick updates its own bucket: open is first by event time, not 
     high: 110,
     low: 110,
     close: 110,
-    volume: 0,
+    volume: 1,
   });
 });
 
 Deno.test("equal timestamps: open keeps the first arrival, close takes the last", () => {
   const store = createCandleStore();
-  store.add("tBTCUSD", T0, 100, 1);
-  store.add("tBTCUSD", T0, 102, 1);
-  store.add("tBTCUSD", T0, 98, 1);
+  store.add("tBTCUSD", T0, 100);
+  store.add("tBTCUSD", T0, 102);
+  store.add("tBTCUSD", T0, 98);
   assert.deepEqual(store.candles("tBTCUSD", "1m")[0], {
     time: T0,
     open: 100,
     high: 102,
     low: 98,
     close: 98,
-    volume: 0,
+    volume: 3,
   });
 });
 
@@ -106,7 +106,7 @@ Deno.test("every interval agrees with OHLC computed independently over shuffled 
   }
   const shuffled = [...ticks].sort(() => random() - 0.5);
   const store = createCandleStore();
-  for (const [t, p, v] of shuffled) store.add("tETHUSD", t, p, v);
+  for (const [t, p] of shuffled) store.add("tETHUSD", t, p);
   for (const interval of Object.keys(INTERVALS) as Interval[]) {
     assert.deepEqual(
       store.candles("tETHUSD", interval),
@@ -118,8 +118,8 @@ Deno.test("every interval agrees with OHLC computed independently over shuffled 
 
 Deno.test("switching interval reads the same ticks at another width; coins stay apart", () => {
   const store = createCandleStore();
-  for (let i = 0; i < 30; i++) store.add("tBTCUSD", T0 + i * MIN, 100 + i, i);
-  store.add("tXRPUSD", T0, 0.5, 1);
+  for (let i = 0; i < 30; i++) store.add("tBTCUSD", T0 + i * MIN, 100 + i);
+  store.add("tXRPUSD", T0, 0.5);
   assert.equal(store.candles("tBTCUSD", "1m").length, 30);
   assert.equal(store.candles("tBTCUSD", "5m").length, 6);
   assert.equal(store.candles("tBTCUSD", "15m").length, 2);
@@ -133,17 +133,17 @@ Deno.test("switching interval reads the same ticks at another width; coins stay 
 
 Deno.test("memory is capped: the oldest candles go, older late ticks are dropped", () => {
   const store = createCandleStore({ cap: 10 });
-  for (let i = 0; i < 25; i++) store.add("tBTCUSD", T0 + i * MIN, i, 0);
+  for (let i = 0; i < 25; i++) store.add("tBTCUSD", T0 + i * MIN, i);
   const kept = store.candles("tBTCUSD", "1m");
   assert.equal(kept.length, 10);
   assert.equal(kept[0].time, T0 + 15 * MIN);
-  store.add("tBTCUSD", T0, 999, 0);
+  store.add("tBTCUSD", T0, 999);
   assert.equal(store.candles("tBTCUSD", "1m")[0].time, T0 + 15 * MIN);
 });
 
 Deno.test("candles() filters by bucket start", () => {
   const store = createCandleStore();
-  for (let i = 0; i < 10; i++) store.add("tBTCUSD", T0 + i * MIN, i, 0);
+  for (let i = 0; i < 10; i++) store.add("tBTCUSD", T0 + i * MIN, i);
   assert.deepEqual(
     store.candles("tBTCUSD", "1m", { from: T0 + 3 * MIN, to: T0 + 5 * MIN })
       .map((c) => c.open),
