@@ -86,7 +86,11 @@ consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
   });
 });
 const crashed = new Promise<Error>((resolve) =>
-  consumer.on(consumer.events.CRASH, ({ payload }) => resolve(payload.error))
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart) {
+      log.warn(`kafkajs restarts the consumer: ${payload.error.message}`);
+    } else resolve(payload.error);
+  })
 );
 
 try {
@@ -108,6 +112,7 @@ try {
   await consumer.subscribe({ topic: config.kafka.topic, fromBeginning: true });
   await consumer.run({
     eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 2,
     eachBatch: sink.eachBatch,
   });
   const stats = setInterval(logStats, 5000);

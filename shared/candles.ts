@@ -38,7 +38,11 @@ interface Bucket extends Candle {
 /** Candles of every coin and interval. */
 export interface CandleStore {
   /** Adds a tick; returns the candles it changed, one per interval. */
-  add(coin: string, timeMs: number, price: number): { interval: Interval; candle: Candle }[];
+  add(
+    coin: string,
+    timeMs: number,
+    price: number,
+  ): { interval: Interval; candle: Candle }[];
   /** Candles of a coin and interval, oldest first, optionally within [from, to] (bucket start). */
   candles(
     coin: string,

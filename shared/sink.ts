@@ -165,24 +165,37 @@ export function createSink(options: SinkOptions) {
     const poison: Poison[] = [];
     for (const message of messages) {
       try {
-        for (
-          const ticker of await decodeValue(
-            message.value,
-            options.reader,
-            options.typeById,
-          )
-        ) {
+        const tickers = await decodeValue(
+          message.value,
+          options.reader,
+          options.typeById,
+        );
+        const made = tickers.map((ticker) => {
           const time = ticker.event_time > 0
             ? ticker.event_time
             : Number(message.timestamp);
-          lines.push(tickerLine(options.measurement, ticker, time));
+          return {
+            ticker,
+            time,
+            line: tickerLine(options.measurement, ticker, time),
+          };
+        });
+        for (const { ticker, time, line } of made) {
+          lines.push(line);
           owners.push(message);
           coins.push(ticker.nombre);
           times.push(time);
         }
       } catch (error) {
-        if (!(error instanceof AvroDecodeError)) throw error;
-        poison.push({ message, reason: error.reason, error: error.message });
+        if (error instanceof AvroDecodeError) {
+          poison.push({ message, reason: error.reason, error: error.message });
+        } else if (error instanceof RangeError) {
+          poison.push({
+            message,
+            reason: "invalid-value",
+            error: error.message,
+          });
+        } else throw error;
       }
     }
     const rejected = await writeUntilDone(lines, payload);
@@ -244,6 +257,7 @@ export function createSink(options: SinkOptions) {
         }
         return rejected;
       } catch (error) {
+        if (signal.aborted) return undefined;
         if (!(error instanceof InfluxWriteError) || !error.retriable) {
           options.onFatal(error as Error);
           return undefined;
