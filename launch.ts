@@ -164,7 +164,13 @@ try {
     exitCode = (error as { exitCode?: number }).exitCode === 2 ? 2 : 1;
   }
 } finally {
-  for (const child of [...children].reverse()) await child.stop();
+  // Reverse order: chart and producer first (no new ticks), then the
+  // consumers together (they finish their batch and commit).
+  const consumers = children.filter((c) => c.spec.name.startsWith("consumer"));
+  await Promise.all(
+    children.filter((c) => !consumers.includes(c)).map((c) => c.stop()),
+  );
+  await Promise.all(consumers.map((c) => c.stop()));
   await closeStatusAdmin();
   if (stack) await stopStack(stack, { log });
   log.info("stopped");

@@ -53,6 +53,9 @@ const consumer = kafka.consumer({
   groupId: config.consumer.group,
   partitionAssigners: [assigner],
   maxWaitTimeInMs: 100,
+  // A member that dies loses its partitions after 10 s, not kafkajs's 30 s;
+  // the sink heartbeats between chunks and while InfluxDB is down.
+  sessionTimeout: 10_000,
 });
 const dlq = kafka.producer({
   allowAutoTopicCreation: false,

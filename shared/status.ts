@@ -17,9 +17,9 @@ export interface Member {
 export interface Status {
   source: string;
   coins: string[];
-  /** Ticks acknowledged by Kafka, per coin. */
-  produced: Record<string, number>;
-  /** Points written, per consumer child, per coin. */
+  /** Ticks acknowledged by Kafka, per producer run, per coin. */
+  produced: Record<string, Record<string, number>>;
+  /** Points written, per consumer run, per coin (a re-read record counts again). */
   written: Record<string, Record<string, number>>;
   /** Consumer lag, per consumer child. */
   lag: Record<string, number>;
@@ -80,8 +80,11 @@ export function applyEvent(
   child: string,
   event: LogEvent,
 ): void {
-  if (child === "producer" && event.acked && typeof event.acked === "object") {
-    status.produced = { ...event.acked as Record<string, number> };
+  if (
+    child.startsWith("producer") && event.acked &&
+    typeof event.acked === "object"
+  ) {
+    status.produced[child] = { ...event.acked as Record<string, number> };
     if (event.last && typeof event.last === "object") {
       status.last = {
         ...status.last,
@@ -98,10 +101,23 @@ export function applyEvent(
   }
 }
 
-/** Points written per coin, over all consumers. */
-export function writtenPerCoin(status: Status): Record<string, number> {
+/**
+ * Sums per coin over runs, as for `status.written` or `status.produced`.
+ *
+ * @param byRun Counts per run, per coin.
+ * @returns Counts per coin.
+ *
+ * @example
+ * ```ts
+ * import { perCoin } from "./status.ts";
+ * console.log(perCoin({ "consumer-1": { tBTCUSD: 2 }, "consumer-2": { tBTCUSD: 3 } })); // { tBTCUSD: 5 }
+ * ```
+ */
+export function perCoin(
+  byRun: Record<string, Record<string, number>>,
+): Record<string, number> {
   const total: Record<string, number> = {};
-  for (const byCoin of Object.values(status.written)) {
+  for (const byCoin of Object.values(byRun)) {
     for (const [coin, n] of Object.entries(byCoin)) {
       total[coin] = (total[coin] ?? 0) + n;
     }
@@ -123,10 +139,11 @@ export function writtenPerCoin(status: Status): Record<string, number> {
  * ```
  */
 export function statusLine(status: Status): string {
-  const written = writtenPerCoin(status);
+  const written = perCoin(status.written);
+  const produced = perCoin(status.produced);
   const coins = status.coins.map((c) =>
     `${c}=${formatPrice(status.last[c]?.[0])} produced=${
-      status.produced[c] ?? 0
+      produced[c] ?? 0
     } written=${written[c] ?? 0}`
   );
   const lag = Object.values(status.lag).reduce((a, b) => a + b, 0);
@@ -149,7 +166,8 @@ export function statusLine(status: Status): string {
  * ```
  */
 export function statusTable(status: Status, now = Date.now()): string[] {
-  const written = writtenPerCoin(status);
+  const written = perCoin(status.written);
+  const produced = perCoin(status.produced);
   const lag = Object.values(status.lag).reduce((a, b) => a + b, 0);
   const rows = status.coins.map((c) => {
     const [price, at] = status.last[c] ?? [];
@@ -157,7 +175,7 @@ export function statusTable(status: Status, now = Date.now()): string[] {
     return [
       c,
       formatPrice(price),
-      String(status.produced[c] ?? 0),
+      String(produced[c] ?? 0),
       String(written[c] ?? 0),
       age,
     ];

@@ -49,7 +49,7 @@ export interface Supervised {
 /** Options for {@linkcode supervise}. */
 export interface SuperviseOptions {
   log: Logger;
-  /** Gets each parsed JSON line (for status). */
+  /** Gets each parsed JSON line (for status), with the child's run name (`producer`, `producer#1` after a restart). */
   onEvent?: (name: string, event: LogEvent) => void;
   /** Prints a child's line for people. @default {writing to stderr} */
   print?: (line: string) => void;
@@ -122,7 +122,13 @@ export function supervise(
       self.pid = child.pid;
       const reading = Promise.all(
         [child.stdout, child.stderr].map((s) =>
-          readLines(s, spec.name, print, onEvent)
+          readLines(
+            s,
+            spec.name,
+            print,
+            onEvent &&
+              ((_, e) => onEvent(runName(spec.name, self.restarts), e)),
+          )
         ),
       );
       const { code, signal } = await child.status;
@@ -155,6 +161,11 @@ export function supervise(
     }
   })();
   return self;
+}
+
+/** The name events of a child's nth restart carry: `consumer-1`, then `consumer-1#1` … (counters restart with it). */
+function runName(name: string, restarts: number): string {
+  return restarts === 0 ? name : `${name}#${restarts}`;
 }
 
 /**

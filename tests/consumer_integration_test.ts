@@ -230,14 +230,15 @@ Deno.test("each assignor gives each of 2 members one partition, and sticky moves
   // its 2 back when it leaves; no assignment can move fewer than 4.
   assert.equal(sticky.joinMoves, 2, "sticky: the newcomer takes 2");
   assert.equal(sticky.leaveMoves, 2, "sticky: only the leaver's 2 move");
-  assert.equal(sticky.finalMoves, 0, "sticky: back to the initial owners");
+  // Which of the two stayers gets each of the leaver's partitions is free
+  // (both choices are balanced and move 2), so the final owners may differ
+  // from the initial ones: only the counts above are invariants.
   for (const other of [range, roundrobin]) {
     assert.ok(
       sticky.joinMoves + sticky.leaveMoves <=
         other.joinMoves + other.leaveMoves,
       `sticky moves no more than ${other.name}`,
     );
-    assert.ok(sticky.finalMoves <= other.finalMoves);
   }
 });
 

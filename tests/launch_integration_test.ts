@@ -145,10 +145,12 @@ Deno.test("launch --source synthetic: every coin produced and written within 60 
       const status = latestStatus(run.lines);
       return status && totalWritten(status) > before + 20 &&
         run.lines.some((l) => l.includes("[consumer-1] joined group"));
-    }, { timeoutMs: 40_000, everyMs: 500 });
+    }, { timeoutMs: 75_000, everyMs: 500 });
   } finally {
-    run.child.kill("SIGINT");
-    assert.equal(await run.exited, 0, run.lines.slice(-20).join("\n"));
+    try {
+      run.child.kill("SIGINT");
+    } catch { /* launch ended already: its last lines below say why */ }
+    assert.equal(await run.exited, 0, run.lines.slice(-30).join("\n"));
   }
 });
 
@@ -196,7 +198,11 @@ Deno.test("SIGINT stops launch within 20 s with exit 0, leaving no process it st
         timeoutMs: 180_000,
         everyMs: 500,
       },
-    );
+    ).catch((error) => {
+      throw new Error(
+        `${error.message}; launch said:\n${run.lines.slice(-30).join("\n")}`,
+      );
+    });
     const java = (await stackStatus()).map((s) => s.pid!);
     assert.equal(java.length, 4, "launch started the 4 java services");
     const children = await childPids(run.child.pid);
@@ -207,6 +213,7 @@ Deno.test("SIGINT stops launch within 20 s with exit 0, leaving no process it st
     const started = Date.now();
     run.child.kill("SIGINT");
     assert.equal(await run.exited, 0, run.lines.slice(-20).join("\n"));
+    console.log(`launch stopped ${Date.now() - started} ms after SIGINT`);
     assert.ok(
       Date.now() - started < 20_000,
       `stopped in ${Date.now() - started} ms`,
