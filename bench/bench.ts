@@ -26,6 +26,11 @@ import { type LogEvent, runOnce, supervise } from "../shared/supervisor.ts";
 import { startInfluxDouble } from "../tests/doubles/influx_double.ts";
 
 const quick = Deno.args.includes("--quick");
+/** `--only P3,P4` runs some parts (P3 and P4 always run together). */
+const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(
+  ",",
+);
+const wants = (id: string) => !only || only.includes(id);
 const SIZES = quick
   ? {
     p1Seconds: 12,
@@ -54,9 +59,9 @@ const rows: {
 const started = await stackUp({ log });
 const run = Date.now();
 try {
-  await p1Producer();
-  await p2Backfill();
-  await p3p4Live();
+  if (wants("P1")) await p1Producer();
+  if (wants("P2")) await p2Backfill();
+  if (wants("P3") || wants("P4")) await p3p4Live();
 } finally {
   if (started.length > 0) await stackDown({ log });
 }
@@ -342,7 +347,7 @@ function printAndSave(): void {
     rows,
   };
   Deno.writeTextFileSync(
-    quick ? "bench/results.quick.json" : "bench/results.json",
+    quick || only ? "bench/results.partial.json" : "bench/results.json",
     JSON.stringify(results, null, 2) + "\n",
   );
 }

@@ -28,7 +28,8 @@ const LIBRARY_ENV = ["KAFKAJS_*", "NODE_ENV"];
 
 /**
  * The `deno run` flags of `scripts/<name>.ts` under `config`: its exact
- * permissions, plus {@linkcode MEMORY_FLAGS} for the producer and consumer.
+ * permissions, plus {@linkcode MEMORY_FLAGS} for the long-running producer,
+ * consumer and chart.
  *
  * @param name The script.
  * @param config The configuration it will run with.
@@ -63,6 +64,7 @@ export function permissionsFor(name: ScriptName, config: Config): string[] {
         ? [`--allow-write=${config.recordFile}`]
         : [];
       return [
+        MEMORY_FLAGS,
         net([...kafka, registry, ...bitfinex]),
         env,
         `--allow-read=${read}`,
@@ -71,6 +73,7 @@ export function permissionsFor(name: ScriptName, config: Config): string[] {
     }
     case "consumer":
       return [
+        MEMORY_FLAGS,
         net([...kafka, registry, hostOf(config.influx.host)]),
         env,
         "--allow-read=schemas",
@@ -82,6 +85,7 @@ export function permissionsFor(name: ScriptName, config: Config): string[] {
       ];
     case "chart":
       return [
+        MEMORY_FLAGS,
         net([...kafka, registry, `${config.chart.host}:${config.chart.port}`]),
         env,
         "--allow-read=schemas,scripts/chart_page,node_modules/lightweight-charts",

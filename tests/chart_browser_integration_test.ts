@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "./browser.ts";
-import { runScript, sleep, uniqueName, waitFor } from "./support.ts";
+import { freePort, runScript, sleep, uniqueName, waitFor } from "./support.ts";
 
 const PERMISSIONS = [
   "--allow-net",
@@ -29,13 +29,6 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
     child.kill("SIGTERM");
   } catch { /* already gone */ }
   await child.status;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 Deno.test("chart page shows live candles from the real stack, follows the coin selector and matches the JSON API", async () => {

@@ -31,6 +31,7 @@ import {
 } from "./doubles/influx_double.ts";
 import { type ScriptProcess, spawnScript, stopAll } from "./processes.ts";
 import {
+  cleanupLater,
   runScript,
   sleep,
   testConfig,
@@ -986,33 +987,6 @@ async function openAdmin() {
     admin,
     async [Symbol.asyncDispose]() {
       await admin.disconnect().catch(() => {});
-    },
-  };
-}
-
-/** On dispose, deletes the topics, their dead-letter topics and value subjects (best effort). */
-function cleanupLater(topics: string[]): AsyncDisposable {
-  return {
-    async [Symbol.asyncDispose]() {
-      const admin = testKafka(testConfig(), "cleanup").admin();
-      try {
-        await admin.connect();
-        const existing = new Set(await admin.listTopics());
-        const doomed = topics.flatMap((t) => [t, `${t}.dlq`])
-          .filter((t) => existing.has(t));
-        if (doomed.length > 0) await admin.deleteTopics({ topics: doomed });
-      } catch {
-        // best effort
-      } finally {
-        await admin.disconnect().catch(() => {});
-      }
-      for (const topic of topics) {
-        for (const query of ["", "?permanent=true"]) {
-          await fetch(`${REGISTRY_URL}/subjects/${topic}-value${query}`, {
-            method: "DELETE",
-          }).then((r) => r.body?.cancel()).catch(() => {});
-        }
-      }
     },
   };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startInfluxDouble } from "./doubles/influx_double.ts";
 import { stackStatus, stackUp } from "../shared/stack.ts";
-import { runScript, uniqueName, waitFor } from "./support.ts";
+import { freePort, runScript, uniqueName, waitFor } from "./support.ts";
 
 /** launch's own permissions, as the `launch` task gives them. */
 const LAUNCH_PERMISSIONS = [
@@ -57,13 +57,6 @@ function latestStatus(
     figures[m[1]] = { produced: Number(m[2]), written: Number(m[3]) };
   }
   return figures;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 async function childPids(parent: number): Promise<number[]> {

@@ -16,6 +16,8 @@ import {
   startBitfinexDouble,
 } from "./doubles/bitfinex_double.ts";
 import {
+  cleanupLater,
+  freePort,
   runScript,
   sleep,
   testConfig,
@@ -152,7 +154,7 @@ Deno.test("setup-schema refuses an incompatible schema with the registry's messa
 Deno.test("setup-schema with the registry down exits 1 with a clear message", async () => {
   const topic = uniqueName("t-setup-noregistry");
   await using _cleanup = cleanupLater([topic]);
-  const port = closedPort();
+  const port = freePort();
   const registryUrl = `http://127.0.0.1:${port}/apis/ccompat/v7`;
   const started = Date.now();
   const result = await runScript("scripts/setup-schema.ts", [], {
@@ -765,39 +767,4 @@ async function registryJson(path: string): Promise<unknown> {
 async function registryLatestId(subject: string): Promise<number> {
   const latest = await registryJson(`/subjects/${subject}/versions/latest`);
   return (latest as { id: number }).id;
-}
-
-/** A port on 127.0.0.1 that nothing listens on (just freed). */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-/** On dispose, deletes the topics, their dead-letter topics and value subjects (best effort). */
-function cleanupLater(topics: string[]): AsyncDisposable {
-  return {
-    async [Symbol.asyncDispose]() {
-      const admin = testKafka(testConfig(), "cleanup").admin();
-      try {
-        await admin.connect();
-        const existing = new Set(await admin.listTopics());
-        const doomed = topics.flatMap((t) => [t, `${t}.dlq`])
-          .filter((t) => existing.has(t));
-        if (doomed.length > 0) await admin.deleteTopics({ topics: doomed });
-      } catch {
-        // best effort
-      } finally {
-        await admin.disconnect().catch(() => {});
-      }
-      for (const topic of topics) {
-        for (const query of ["", "?permanent=true"]) {
-          await fetch(`${REGISTRY_URL}/subjects/${topic}-value${query}`, {
-            method: "DELETE",
-          }).then((r) => r.body?.cancel()).catch(() => {});
-        }
-      }
-    },
-  };
 }

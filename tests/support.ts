@@ -79,3 +79,41 @@ export async function waitFor<T>(
     await sleep(everyMs);
   }
 }
+
+/** A port on 127.0.0.1 that nothing listens on (just freed). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** On dispose, deletes the topics, their dead-letter topics and value subjects (best effort). */
+export function cleanupLater(topics: string[]): AsyncDisposable {
+  return {
+    async [Symbol.asyncDispose]() {
+      const admin = testKafka(testConfig(), "cleanup").admin();
+      try {
+        await admin.connect();
+        const existing = new Set(await admin.listTopics());
+        const doomed = topics.flatMap((t) => [t, `${t}.dlq`])
+          .filter((t) => existing.has(t));
+        if (doomed.length > 0) await admin.deleteTopics({ topics: doomed });
+      } catch {
+        // best effort
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+      for (const topic of topics) {
+        for (const query of ["", "?permanent=true"]) {
+          await fetch(
+            `${testConfig().registryUrl}/subjects/${topic}-value${query}`,
+            {
+              method: "DELETE",
+            },
+          ).then((r) => r.body?.cancel()).catch(() => {});
+        }
+      }
+    },
+  };
+}
