@@ -61,9 +61,10 @@ Deno.test("chart page shows live candles from the real stack, follows the coin s
       () =>
         page.evaluate(() => {
           const data = (globalThis as unknown as {
-            chartData: { coin: string; candles: unknown[] };
+            chartData?: { coin: string; candles: unknown[] };
           }).chartData;
-          return data.candles.length > 0 ? data : undefined;
+          // Until app.js has run, there is no chartData yet.
+          return data && data.candles.length > 0 ? data : undefined;
         }),
       { timeoutMs: 30_000 },
     );
