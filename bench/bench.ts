@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { runCommand } from "../shared/command.ts";
 import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { permissionsFor, type ScriptName } from "../shared/permissions.ts";
@@ -295,14 +296,14 @@ async function topicCount(topic: string): Promise<number> {
 }
 
 async function java(main: string, args: string[]): Promise<string> {
-  const output = await new Deno.Command("java", {
-    args: ["-Xmx512m", "-cp", ".stack/libs/*", main, ...args],
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout) +
-    new TextDecoder().decode(output.stderr);
-  if (!output.success) throw new Error(`${main} failed: ${text.slice(-500)}`);
-  return text;
+  const { stdout, stderr } = await runCommand("java", [
+    "-Xmx512m",
+    "-cp",
+    ".stack/libs/*",
+    main,
+    ...args,
+  ]);
+  return stdout + stderr;
 }
 
 async function rssMb(pid: number | undefined): Promise<number> {

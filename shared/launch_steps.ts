@@ -6,6 +6,7 @@
  * @module
  */
 import { type Admin, AssignerProtocol } from "kafkajs";
+import { commandSucceeds, runCommand } from "./command.ts";
 import type { Config } from "./config.ts";
 import { createKafka } from "./kafka.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -50,10 +51,10 @@ export async function prepareStack(
   const { log } = options;
   if (mode === "auto") {
     if (await kafkaAnswers(config)) mode = "external";
-    else if (await commandWorks("docker", ["info"])) mode = "compose";
+    else if (await commandSucceeds("docker", ["info"])) mode = "compose";
     else if (
-      await commandWorks("java", ["-version"]) &&
-      await commandWorks("mvn", ["-v"])
+      await commandSucceeds("java", ["-version"]) &&
+      await commandSucceeds("mvn", ["-v"])
     ) mode = "local";
     else {
       throw new Error(
@@ -76,8 +77,12 @@ export async function prepareStack(
     const started = await stackUp({ log });
     return { mode, started, composeStarted: false };
   }
-  const running = await commandOutput("docker", ["compose", "ps", "-q"]);
-  await commandOutput("docker", ["compose", "up", "-d", "--wait"]);
+  const { stdout: running } = await runCommand("docker", [
+    "compose",
+    "ps",
+    "-q",
+  ]);
+  await runCommand("docker", ["compose", "up", "-d", "--wait"]);
   return {
     mode,
     started: [],
@@ -104,7 +109,7 @@ export async function stopStack(
   if (stack.started.length > 0) {
     await stackDown({ log: options.log, only: stack.started });
   }
-  if (stack.composeStarted) await commandOutput("docker", ["compose", "stop"]);
+  if (stack.composeStarted) await runCommand("docker", ["compose", "stop"]);
 }
 
 /**
@@ -226,31 +231,4 @@ async function kafkaAnswers(config: Config): Promise<boolean> {
   } finally {
     await a.disconnect().catch(() => {});
   }
-}
-
-async function commandWorks(cmd: string, args: string[]): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(cmd, {
-      args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-async function commandOutput(cmd: string, args: string[]): Promise<string> {
-  const output = await new Deno.Command(cmd, { args, stdin: "null" }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    const tail = new TextDecoder().decode(output.stderr).trim().split("\n")
-      .slice(-5).join("\n");
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed (exit ${output.code}): ${tail}`,
-    );
-  }
-  return text;
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { runCommand } from "./command.ts";
 import { loadConfig } from "./config.ts";
 import { createKafka } from "./kafka.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -267,7 +268,7 @@ async function fetchJars(
     "fetching Kafka 4.3.1 and Apicurio Registry 3.3.3 jars with Maven (once)",
   );
   const outDir = await Deno.realPath(".").then((cwd) => `${cwd}/${dir}/libs`);
-  await run("mvn", [
+  await runCommand("mvn", [
     "-q",
     "-B",
     "-f",
@@ -275,30 +276,14 @@ async function fetchJars(
     "dependency:copy-dependencies",
     `-DoutputDirectory=${outDir}`,
   ]);
-  await run("mvn", ["-q", "-B", "-f", pom, "dependency:unpack@apicurio"]);
+  await runCommand("mvn", [
+    "-q",
+    "-B",
+    "-f",
+    pom,
+    "dependency:unpack@apicurio",
+  ]);
   await Deno.writeTextFile(marker, new Date().toISOString());
-}
-
-async function run(cmd: string, args: string[]): Promise<string> {
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command(cmd, { args, stdin: "null" }).output();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`${cmd} is not installed: the local stack needs it`);
-    }
-    throw error;
-  }
-  const text = new TextDecoder().decode(output.stdout) +
-    new TextDecoder().decode(output.stderr);
-  if (!output.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed (exit ${output.code}):\n${
-        text.split("\n").slice(-15).join("\n")
-      }`,
-    );
-  }
-  return text;
 }
 
 /** Java 21+ is needed by Apicurio 3; the newest JDK under /usr/lib/jvm or JAVA_HOME, else `java`. */
@@ -322,7 +307,10 @@ async function findJava(): Promise<string> {
   }
   candidates.sort((a, b) => b.version - a.version);
   if (candidates.length > 0) return candidates[0].path;
-  const text = await run("java", ["-version"]).catch(() => "");
+  const text = await runCommand("java", ["-version"]).then(
+    (t) => t.stderr + t.stdout,
+    () => "",
+  );
   const major = Number(/version "(\d+)/.exec(text)?.[1] ?? 0);
   if (major >= 21) return "java";
   throw new Error(
@@ -417,7 +405,7 @@ async function kafkaArgs(
       await Deno.writeTextFile(clusterFile, randomClusterId());
     }
     const clusterId = (await Deno.readTextFile(clusterFile)).trim();
-    await run(java, [
+    await runCommand(java, [
       ...common,
       "kafka.tools.StorageTool",
       "format",
