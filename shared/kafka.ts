@@ -8,6 +8,7 @@ import "./node_warnings.ts";
 import { type Admin, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
 import type { Config } from "./config.ts";
 import { kafkaLogCreator, type Logger } from "./log.ts";
+import { retry } from "./retry.ts";
 
 /** Options for {@linkcode createKafka}. */
 export interface KafkaOptions {
@@ -98,7 +99,6 @@ export async function ensureTopic(
   const { topic, partitions, replication, minIsr } = shape;
   const existing = await admin.listTopics();
   const created = !existing.includes(topic) && await admin.createTopics({
-    waitForLeaders: true,
     topics: [{
       topic,
       numPartitions: partitions,
@@ -106,7 +106,10 @@ export async function ensureTopic(
       configEntries: [{ name: "min.insync.replicas", value: String(minIsr) }],
     }],
   });
-  if (created) return "created";
+  if (created) {
+    await waitForLeaders(admin, topic, partitions);
+    return "created";
+  }
   const problems = await describeTopicShape(admin, topic).then((found) =>
     diffShape(shape, found)
   );
@@ -116,6 +119,36 @@ export async function ensureTopic(
     );
   }
   return "exists";
+}
+
+/**
+ * Waits until every partition of a new topic has a leader. kafkajs's own
+ * `waitForLeaders` gives up when a broker has not heard of the topic yet
+ * (UNKNOWN_TOPIC_OR_PARTITION), which happens when topics are created
+ * side by side; that answer is retriable, so it is retried here.
+ */
+async function waitForLeaders(
+  admin: Admin,
+  topic: string,
+  partitions: number,
+): Promise<void> {
+  await retry(async () => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const led = topics[0]?.partitions.filter((p) => p.leader >= 0).length ?? 0;
+    if (led < partitions) {
+      throw Object.assign(
+        new Error(
+          `topic ${topic}: ${led}/${partitions} partitions have a leader`,
+        ),
+        { retriable: true },
+      );
+    }
+  }, {
+    maxAttempts: 40,
+    minTimeout: 100,
+    maxTimeout: 1000,
+    isRetriable: (e) => (e as { retriable?: boolean }).retriable === true,
+  });
 }
 
 /** A topic's shape as the cluster reports it. */
