@@ -12,10 +12,10 @@ import {
   helpText,
   loadConfig,
   parseFlags,
-} from "./shared/config.ts";
-import { influxHealthy, influxOptions } from "./shared/influx.ts";
-import { createLogger } from "./shared/log.ts";
-import { permissionsFor, type ScriptName } from "./shared/permissions.ts";
+} from "@cryptocandles/config";
+import { influxHealthy, influxOptions } from "@cryptocandles/influx";
+import { createLogger } from "@cryptocandles/runtime";
+import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
 import {
   checkBitfinex,
   closeStatusAdmin,
@@ -24,20 +24,20 @@ import {
   prepareStack,
   type StackMode,
   stopStack,
-} from "./shared/launch_steps.ts";
-import { onShutdownSignals } from "./shared/shutdown.ts";
+} from "@cryptocandles/launch";
+import { onShutdownSignals } from "@cryptocandles/runtime";
 import {
   applyEvent,
   emptyStatus,
   statusLine,
   statusTable,
-} from "./shared/status.ts";
+} from "@cryptocandles/launch";
 import {
   type ChildSpec,
   runOnce,
   supervise,
   type Supervised,
-} from "./shared/supervisor.ts";
+} from "@cryptocandles/launch";
 
 const OWN_FLAGS = {
   stack: { type: "string" as const },

@@ -18,12 +18,12 @@
  *
  * @module
  */
-import { runCommand } from "../shared/command.ts";
-import { loadConfig } from "../shared/config.ts";
-import { createLogger } from "../shared/log.ts";
-import { permissionsFor, type ScriptName } from "../shared/permissions.ts";
-import { stackDown, stackUp } from "../shared/stack.ts";
-import { type LogEvent, runOnce, supervise } from "../shared/supervisor.ts";
+import { runCommand } from "@cryptocandles/runtime";
+import { loadConfig } from "@cryptocandles/config";
+import { createLogger } from "@cryptocandles/runtime";
+import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
+import { stackDown, stackUp } from "@cryptocandles/launch";
+import { type LogEvent, runOnce, supervise } from "@cryptocandles/launch";
 import { startInfluxDouble } from "../tests/doubles/influx_double.ts";
 
 const quick = Deno.args.includes("--quick");

@@ -7,19 +7,19 @@
  *
  * @module
  */
-import { decodeValue, parseSchema, readSchema } from "../shared/avro.ts";
-import { createCandleStore } from "../shared/candles.ts";
-import { type ChartState, createChartServer } from "../shared/chart_http.ts";
+import { decodeValue, parseSchema, readSchema } from "@cryptocandles/avro";
+import { createCandleStore } from "@cryptocandles/chart";
+import { type ChartState, createChartServer } from "@cryptocandles/chart";
 import {
   type Config,
   helpText,
   loadConfig,
   parseFlags,
-} from "../shared/config.ts";
-import { createKafka } from "../shared/kafka.ts";
-import { createLogger } from "../shared/log.ts";
-import { createRegistry } from "../shared/registry.ts";
-import { onShutdownSignals } from "../shared/shutdown.ts";
+} from "@cryptocandles/config";
+import { createKafka } from "@cryptocandles/kafka";
+import { createLogger } from "@cryptocandles/runtime";
+import { createRegistry } from "@cryptocandles/avro";
+import { onShutdownSignals } from "@cryptocandles/runtime";
 
 let config: Config;
 let hours: number;

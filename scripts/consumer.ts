@@ -7,21 +7,21 @@
  * @module
  */
 import { Partitioners } from "kafkajs";
-import { parseSchema, readSchema } from "../shared/avro.ts";
-import { assignorFor, trackAssignments } from "../shared/assignors.ts";
+import { parseSchema, readSchema } from "@cryptocandles/avro";
+import { assignorFor, trackAssignments } from "@cryptocandles/kafka";
 import {
   type Config,
   helpText,
   loadConfig,
   parseFlags,
-} from "../shared/config.ts";
-import { ensureDatabase, influxOptions } from "../shared/influx.ts";
-import { createKafka } from "../shared/kafka.ts";
-import { createLogger } from "../shared/log.ts";
-import { createRegistry } from "../shared/registry.ts";
-import { retry } from "../shared/retry.ts";
-import { onShutdownSignals } from "../shared/shutdown.ts";
-import { createSink } from "../shared/sink.ts";
+} from "@cryptocandles/config";
+import { ensureDatabase, influxOptions } from "@cryptocandles/influx";
+import { createKafka } from "@cryptocandles/kafka";
+import { createLogger } from "@cryptocandles/runtime";
+import { createRegistry } from "@cryptocandles/avro";
+import { retry } from "@cryptocandles/runtime";
+import { onShutdownSignals } from "@cryptocandles/runtime";
+import { createSink } from "@cryptocandles/sink";
 
 let config: Config;
 let clientId: string;

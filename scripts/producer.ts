@@ -6,20 +6,20 @@
  * @module
  */
 import { Partitioners } from "kafkajs";
-import { encodeWire, parseSchema, readSchema } from "../shared/avro.ts";
-import { UnknownPairError } from "../shared/bitfinex.ts";
+import { encodeWire, parseSchema, readSchema } from "@cryptocandles/avro";
+import { UnknownPairError } from "@cryptocandles/bitfinex";
 import {
   type Config,
   helpText,
   loadConfig,
   parseFlags,
-} from "../shared/config.ts";
-import { createKafka } from "../shared/kafka.ts";
-import { createLogger } from "../shared/log.ts";
-import { createRegistry } from "../shared/registry.ts";
-import { onShutdownSignals } from "../shared/shutdown.ts";
-import { openSource } from "../shared/sources.ts";
-import type { Ticker } from "../shared/ticker.ts";
+} from "@cryptocandles/config";
+import { createKafka } from "@cryptocandles/kafka";
+import { createLogger } from "@cryptocandles/runtime";
+import { createRegistry } from "@cryptocandles/avro";
+import { onShutdownSignals } from "@cryptocandles/runtime";
+import { openSource } from "@cryptocandles/sources";
+import type { Ticker } from "@cryptocandles/ticker";
 
 const MAX_BATCH = 5_000;
 const MAX_PENDING = 50_000;

@@ -15,12 +15,12 @@ import {
   helpText,
   loadConfig,
   parseFlags,
-} from "../shared/config.ts";
+} from "@cryptocandles/config";
 import {
   buildDashboard,
   DATASOURCE_NAME,
   influxDataSource,
-} from "../shared/dashboard.ts";
+} from "@cryptocandles/grafana";
 import {
   dashboardUrl,
   dataSourceHealth,
@@ -28,9 +28,9 @@ import {
   grafanaOptions,
   saveDashboard,
   upsertDataSource,
-} from "../shared/grafana.ts";
-import { createLogger } from "../shared/log.ts";
-import { retry } from "../shared/retry.ts";
+} from "@cryptocandles/grafana";
+import { createLogger } from "@cryptocandles/runtime";
+import { retry } from "@cryptocandles/runtime";
 
 let config: Config;
 let datasourceUrl: string;

@@ -8,16 +8,16 @@
  *
  * @module
  */
-import { readSchema, type SchemaVersion } from "../shared/avro.ts";
+import { readSchema, type SchemaVersion } from "@cryptocandles/avro";
 import {
   type Config,
   helpText,
   loadConfig,
   parseFlags,
-} from "../shared/config.ts";
-import { createKafka, ensureTopic } from "../shared/kafka.ts";
-import { createLogger } from "../shared/log.ts";
-import { createRegistry } from "../shared/registry.ts";
+} from "@cryptocandles/config";
+import { createKafka, ensureTopic } from "@cryptocandles/kafka";
+import { createLogger } from "@cryptocandles/runtime";
+import { createRegistry } from "@cryptocandles/avro";
 
 let config: Config;
 let schemaText: string;

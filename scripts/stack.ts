@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { createLogger } from "../shared/log.ts";
-import { stackDown, stackStatus, stackUp } from "../shared/stack.ts";
+import { createLogger } from "@cryptocandles/runtime";
+import { stackDown, stackStatus, stackUp } from "@cryptocandles/launch";
 
 const USAGE = "usage: deno task stack up | down [--clean] | status";
 const [command, ...rest] = Deno.args;

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { loadConfig } from "../shared/config.ts";
+import { loadConfig } from "@cryptocandles/config";
 
 interface Service {
   image: string;

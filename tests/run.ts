@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { createLogger } from "../shared/log.ts";
-import { stackDown, stackUp } from "../shared/stack.ts";
+import { createLogger } from "@cryptocandles/runtime";
+import { stackDown, stackUp } from "@cryptocandles/launch";
 
 const log = createLogger("test");
 const TEST_PERMISSIONS = [

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { type Config, loadConfig } from "../shared/config.ts";
-import { createKafka } from "../shared/kafka.ts";
-import { createLogger } from "../shared/log.ts";
+import { type Config, loadConfig } from "@cryptocandles/config";
+import { createKafka } from "@cryptocandles/kafka";
+import { createLogger } from "@cryptocandles/runtime";
 
 /** A configuration from defaults plus `overrides` (the environment is ignored). */
 export function testConfig(overrides: Record<string, string> = {}): Config {

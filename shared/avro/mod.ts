@@ -1,0 +1,7 @@
+/**
+ * TODO
+ *
+ * @module
+ */
+export * from "./avro.ts";
+export * from "./registry.ts";

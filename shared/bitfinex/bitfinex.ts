@@ -1,0 +1,396 @@
+/**
+ * Bitfinex public API v2 as a source of {@linkcode Ticker}s: the WebSocket
+ * ticker channel (with heartbeats, a watchdog, info codes and reconnects) and
+ * REST `GET /tickers` polling (with rate-limit back-off).
+ *
+ * @module
+ */
+import type { Logger } from "@cryptocandles/runtime";
+import { backoff, delay, type RetryOptions } from "@cryptocandles/runtime";
+import { type Ticker, tickerFromArray } from "@cryptocandles/ticker";
+
+/** A pair Bitfinex does not know: fatal (the producer exits 2 naming it). */
+export class UnknownPairError extends Error {
+  /** The pairs Bitfinex refused. */
+  readonly pairs: string[];
+  /**
+   * @param pairs The refused pairs.
+   * @param detail Bitfinex's own message.
+   */
+  constructor(pairs: string[], detail: string) {
+    super(
+      `Bitfinex does not know the pair ${
+        pairs.join(", ")
+      } (${detail}): check COINS`,
+    );
+    this.name = "UnknownPairError";
+    this.pairs = pairs;
+  }
+}
+
+/** Options for {@linkcode bitfinexWsTicks}. */
+export interface WsOptions {
+  /** The v2 WebSocket URL. */
+  url: string;
+  /** Trading pairs to subscribe, such as `tBTCUSD`. */
+  coins: string[];
+  /** Stops the stream: the iterator ends. */
+  signal: AbortSignal;
+  /** Where connection events are logged. */
+  log: Logger;
+  /** Reconnect when nothing (not even a heartbeat) arrives for this long, in ms. @default {30000} */
+  watchdogMs?: number;
+  /** Reconnect back-off. @default {{ minTimeout: 1000, maxTimeout: 30000, jitter: 0.5 }} */
+  backoff?: RetryOptions;
+  /** Clock for event times. @default {Date.now} */
+  now?: () => number;
+}
+
+/** Bitfinex's limit of channels on one connection. */
+const MAX_CHANNELS = 25;
+/** How long to wait for a closing WebSocket to confirm. */
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * Streams tickers from Bitfinex's WebSocket ticker channel. One connection
+ * per 25 pairs; each reconnects with jittered exponential back-off and
+ * resubscribes when it drops, when nothing arrives for `watchdogMs`, or on
+ * info 20051. Info 20060 pauses the watchdog until 20061, then resubscribes.
+ *
+ * @param options URL, pairs, signal, logger, watchdog and back-off.
+ * @returns Tickers as they arrive, event time = arrival time.
+ * @throws {UnknownPairError} When Bitfinex refuses a pair.
+ *
+ * @example
+ * ```ts ignore
+ * const controller = new AbortController();
+ * for await (const ticker of bitfinexWsTicks({ url, coins: ["tBTCUSD"], signal: controller.signal, log })) {
+ *   console.log(ticker.nombre, ticker.precio_ultimo);
+ * }
+ * ```
+ */
+export function bitfinexWsTicks(options: WsOptions): AsyncIterable<Ticker> {
+  // A fatal error on one connection stops the others too: the queue ends
+  // with the error first, so the iterator throws rather than just ending.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([options.signal, stop.signal]);
+  const queue = pushQueue<Ticker>(signal);
+  const groups: string[][] = [];
+  for (let i = 0; i < options.coins.length; i += MAX_CHANNELS) {
+    groups.push(options.coins.slice(i, i + MAX_CHANNELS));
+  }
+  Promise.all(
+    groups.map((coins, i) =>
+      connectionLoop({ ...options, coins, signal }, i, queue.push).catch(
+        (error) => {
+          queue.end(error);
+          stop.abort();
+        },
+      )
+    ),
+  ).then(() => queue.end());
+  return queue.iterable;
+}
+
+async function connectionLoop(
+  options: WsOptions,
+  index: number,
+  push: (ticker: Ticker) => void,
+): Promise<void> {
+  const { signal, log, now = Date.now } = options;
+  const policy = {
+    minTimeout: 1000,
+    maxTimeout: 30_000,
+    jitter: 0.5,
+    ...options.backoff,
+  };
+  let failures = 0;
+  while (!signal.aborted) {
+    const outcome = await runConnection(options, index, push);
+    if (signal.aborted) return;
+    if (outcome.fatal) throw outcome.fatal;
+    failures = outcome.subscribed ? 1 : failures + 1;
+    const wait = backoff(failures, policy);
+    log.warn(`bitfinex: ${outcome.reason}; reconnecting in ${wait} ms`, {
+      connection: index,
+      at: now(),
+    });
+    await delay(wait, signal).catch(() => {});
+  }
+}
+
+interface Outcome {
+  reason: string;
+  subscribed: boolean;
+  fatal?: Error;
+}
+
+function runConnection(
+  options: WsOptions,
+  index: number,
+  push: (ticker: Ticker) => void,
+): Promise<Outcome> {
+  const { url, coins, signal, log, watchdogMs = 30_000, now = Date.now } =
+    options;
+  return new Promise((resolve) => {
+    const channels = new Map<number, string>();
+    let lastMessage = now();
+    let paused = false;
+    let subscribed = false;
+    let outcome: Outcome | undefined;
+    const ws = new WebSocket(url);
+    let settled = false;
+    let closeTimer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (value: Outcome) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watchdog);
+      clearTimeout(closeTimer);
+      signal.removeEventListener("abort", onAbort);
+      ws.onmessage = null;
+      resolve(value);
+    };
+    const finish = (value: Outcome) => {
+      outcome ??= value;
+      if (
+        ws.readyState === WebSocket.OPEN ||
+        ws.readyState === WebSocket.CONNECTING
+      ) ws.close();
+      // A dead link never completes the close handshake: stop waiting for it.
+      closeTimer ??= setTimeout(() => settle(outcome!), CLOSE_GRACE_MS);
+    };
+    const subscribeAll = () => {
+      channels.clear();
+      for (const symbol of coins) {
+        ws.send(
+          JSON.stringify({ event: "subscribe", channel: "ticker", symbol }),
+        );
+      }
+    };
+    const watchdog = setInterval(() => {
+      if (!paused && now() - lastMessage > watchdogMs) {
+        finish({
+          reason: `nothing received for ${
+            Math.round((now() - lastMessage) / 1000)
+          } s`,
+          subscribed,
+        });
+      }
+    }, Math.min(1000, watchdogMs / 4));
+    const onAbort = () => finish({ reason: "stopped", subscribed });
+    signal.addEventListener("abort", onAbort, { once: true });
+
+    ws.onopen = () => {
+      log.info("bitfinex: connected", {
+        connection: index,
+        url,
+        pairs: coins.length,
+      });
+      subscribeAll();
+    };
+    ws.onmessage = (event) => {
+      lastMessage = now();
+      let message: unknown;
+      try {
+        message = JSON.parse(String(event.data));
+      } catch {
+        log.warn("bitfinex: ignored a message that is not JSON", {
+          data: String(event.data).slice(0, 80),
+        });
+        return;
+      }
+      if (Array.isArray(message)) {
+        const symbol = channels.get(message[0]);
+        if (
+          symbol === undefined || message[1] === "hb" ||
+          !Array.isArray(message[1])
+        ) return;
+        try {
+          push(tickerFromArray(symbol, message[1], now()));
+        } catch (error) {
+          log.warn(`bitfinex: ${(error as Error).message}`);
+        }
+        return;
+      }
+      const msg = message as {
+        event?: string;
+        code?: number;
+        msg?: string;
+        chanId?: number;
+        symbol?: string;
+      };
+      if (
+        msg.event === "subscribed" && msg.chanId !== undefined && msg.symbol
+      ) {
+        channels.set(msg.chanId, msg.symbol);
+        subscribed = true;
+      } else if (msg.event === "error") {
+        const pair = msg.symbol ?? coins.find((c) => msg.msg?.includes(c));
+        if (
+          pair &&
+          (msg.code === 10001 || msg.code === 10300 ||
+            /symbol/i.test(msg.msg ?? ""))
+        ) {
+          finish({
+            reason: "unknown pair",
+            subscribed,
+            fatal: new UnknownPairError([pair], `${msg.code} ${msg.msg}`),
+          });
+        } else {
+          log.warn(`bitfinex: error ${msg.code} ${msg.msg}`);
+        }
+      } else if (msg.event === "info" && msg.code === 20051) {
+        finish({ reason: "Bitfinex asked to reconnect (20051)", subscribed });
+      } else if (msg.event === "info" && msg.code === 20060) {
+        paused = true;
+        log.warn("bitfinex: maintenance started (20060), pausing");
+      } else if (msg.event === "info" && msg.code === 20061) {
+        paused = false;
+        log.info("bitfinex: maintenance ended (20061), resubscribing");
+        for (const chanId of channels.keys()) {
+          ws.send(JSON.stringify({ event: "unsubscribe", chanId }));
+        }
+        subscribeAll();
+      }
+    };
+    ws.onerror = (event) => {
+      const detail = (event as ErrorEvent).message ?? "error";
+      finish({ reason: `connection error: ${detail}`, subscribed });
+    };
+    ws.onclose = (event) =>
+      settle(
+        outcome ?? { reason: `connection closed (${event.code})`, subscribed },
+      );
+  });
+}
+
+/** Options for {@linkcode bitfinexRestTicks}. */
+export interface RestOptions {
+  /** The v2 REST base URL. */
+  url: string;
+  /** Trading pairs to poll. */
+  coins: string[];
+  /** Polling interval in ms. */
+  pollMs: number;
+  /** Stops polling. */
+  signal: AbortSignal;
+  /** Where errors are logged. */
+  log: Logger;
+  /** Wait after a rate-limit answer, in ms. @default {60000} */
+  rateLimitWaitMs?: number;
+  /** Back-off for other errors. @default {{ minTimeout: 1000, maxTimeout: 60000 }} */
+  backoff?: RetryOptions;
+  /** The fetch to use. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** Clock for event times. @default {Date.now} */
+  now?: () => number;
+}
+
+/**
+ * Polls `GET /tickers?symbols=…` every `pollMs`. A 429 or `ERR_RATE_LIMIT`
+ * answer waits `rateLimitWaitMs` before the next request; other failures
+ * retry with back-off.
+ *
+ * @param options URL, pairs, interval, signal, logger.
+ * @returns Tickers, one per pair per poll, event time = answer time.
+ * @throws {UnknownPairError} When an answer lacks a requested pair.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const t of bitfinexRestTicks({ url, coins, pollMs: 5000, signal, log })) console.log(t);
+ * ```
+ */
+export async function* bitfinexRestTicks(
+  options: RestOptions,
+): AsyncGenerator<Ticker> {
+  const {
+    url,
+    coins,
+    pollMs,
+    signal,
+    log,
+    rateLimitWaitMs = 60_000,
+    fetch: doFetch = fetch,
+    now = Date.now,
+  } = options;
+  const policy = { minTimeout: 1000, maxTimeout: 60_000, ...options.backoff };
+  const endpoint = `${url}/tickers?symbols=${coins.join(",")}`;
+  let failures = 0;
+  while (!signal.aborted) {
+    let wait = pollMs;
+    try {
+      const response = await doFetch(endpoint, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
+      });
+      const body = await response.json().catch(() => undefined);
+      const rateLimited = response.status === 429 ||
+        (Array.isArray(body) && body[0] === "error" &&
+          /ratelimit/i.test(String(body[2])));
+      if (rateLimited) {
+        wait = rateLimitWaitMs;
+        log.warn(
+          `bitfinex: rate limited (${response.status}); next request in ${
+            wait / 1000
+          } s`,
+        );
+      } else if (!response.ok || !Array.isArray(body)) {
+        throw new Error(
+          `GET /tickers answered ${response.status} ${
+            JSON.stringify(body).slice(0, 120)
+          }`,
+        );
+      } else {
+        const at = now();
+        const rows = new Map(
+          body.map((row: unknown[]) => [String(row[0]), row.slice(1)]),
+        );
+        const missing = coins.filter((c) => !rows.has(c));
+        if (missing.length > 0) {
+          throw new UnknownPairError(missing, "absent from GET /tickers");
+        }
+        failures = 0;
+        for (const coin of coins) {
+          yield tickerFromArray(coin, rows.get(coin), at);
+        }
+      }
+    } catch (error) {
+      if (error instanceof UnknownPairError) throw error;
+      if (signal.aborted) return;
+      wait = backoff(++failures, policy);
+      log.warn(`bitfinex: ${(error as Error).message}; retrying in ${wait} ms`);
+    }
+    await delay(wait, signal).catch(() => {});
+  }
+}
+
+/** A single-consumer queue that an async iterator drains. */
+function pushQueue<T>(signal: AbortSignal) {
+  const items: T[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  let failure: unknown;
+  const end = (error?: unknown) => {
+    done = true;
+    failure ??= error;
+    wake?.();
+  };
+  signal.addEventListener("abort", () => end(), { once: true });
+  return {
+    push(item: T) {
+      items.push(item);
+      wake?.();
+    },
+    end,
+    iterable: {
+      async *[Symbol.asyncIterator]() {
+        while (true) {
+          while (items.length > 0) yield items.shift()!;
+          if (failure) throw failure;
+          if (done) return;
+          await new Promise<void>((resolve) => wake = resolve);
+          wake = undefined;
+        }
+      },
+    },
+  };
+}

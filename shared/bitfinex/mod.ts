@@ -1,0 +1,6 @@
+/**
+ * TODO
+ *
+ * @module
+ */
+export * from "./bitfinex.ts";

@@ -1,0 +1,254 @@
+/**
+ * The chart page's HTTP side: the page and lightweight-charts (served from
+ * node_modules, no CDN), Server-Sent Events (a snapshot on connect, then
+ * candle updates), and JSON endpoints for candles and status.
+ *
+ * @module
+ */
+import {
+  type Candle,
+  type CandleStore,
+  type Interval,
+  isInterval,
+} from "./candles.ts";
+
+/** The latest tick of a coin, for the page's header. */
+export interface LastTick {
+  price: number;
+  /** Daily change as a fraction. */
+  change: number;
+  time: number;
+}
+
+/** What the chart knows besides candles. */
+export interface ChartState {
+  /** The producer's source (from the records' `source` header), or "unknown". */
+  source: string;
+  last: Record<string, LastTick>;
+  /** Ticks read from Kafka. */
+  ticks: number;
+  /** The coins to offer before any tick arrives. */
+  coins: string[];
+}
+
+/** Options for {@linkcode createChartServer}. */
+export interface ChartServerOptions {
+  store: CandleStore;
+  state: ChartState;
+  /** Files of the page: index.html, app.js. */
+  pageDir: URL;
+  /** The lightweight-charts standalone build. */
+  libraryFile: URL;
+  /** Closes the event streams. */
+  signal: AbortSignal;
+}
+
+/** One open SSE connection. */
+export interface ChartClient {
+  coin: string;
+  interval: Interval;
+  send(event: string, data: unknown): void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Creates the request handler and the function that pushes a tick's candle
+ * updates to the pages watching that coin and interval.
+ *
+ * @param options Store, state, page files and signal.
+ * @returns `handler` for `Deno.serve`, and `publish(coin, changes)`.
+ *
+ * @example
+ * ```ts ignore
+ * const chart = createChartServer({ store, state, pageDir, libraryFile, signal });
+ * Deno.serve({ port: 8000, signal }, chart.handler);
+ * chart.publish("tBTCUSD", store.add("tBTCUSD", t, price, volume));
+ * ```
+ */
+/** What {@linkcode createChartServer} returns. */
+export interface ChartServer {
+  /** The `Deno.serve` handler. */
+  handler: (request: Request) => Response | Promise<Response>;
+  /** Sends a candle update to the clients watching that coin. */
+  publish: (
+    coin: string,
+    changes: { interval: Interval; candle: Candle }[],
+  ) => void;
+  /** The open SSE connections. */
+  clients: Set<ChartClient>;
+}
+
+export function createChartServer(options: ChartServerOptions): ChartServer {
+  const { store, state, pageDir, libraryFile, signal } = options;
+  const clients = new Set<ChartClient>();
+
+  function snapshot(coin: string, interval: Interval) {
+    return {
+      coin,
+      interval,
+      source: state.source,
+      last: state.last[coin],
+      candles: store.candles(coin, interval),
+    };
+  }
+
+  function events(url: URL): Response {
+    const coin = url.searchParams.get("coin") ?? state.coins[0];
+    const interval = url.searchParams.get("interval") ?? "5m";
+    if (!isInterval(interval)) {
+      return json({
+        error: `interval must be 1m, 5m, 15m or 1h: got ${interval}`,
+      }, 400);
+    }
+    let client: ChartClient;
+    let keepAlive: ReturnType<typeof setInterval>;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const close = () => {
+          clients.delete(client);
+          clearInterval(keepAlive);
+          try {
+            controller.close();
+          } catch { /* already closed */ }
+        };
+        client = {
+          coin,
+          interval,
+          send(event, data) {
+            try {
+              controller.enqueue(
+                encoder.encode(
+                  `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+                ),
+              );
+            } catch {
+              close();
+            }
+          },
+        };
+        clients.add(client);
+        client.send("snapshot", snapshot(coin, interval));
+        keepAlive = setInterval(
+          () => client.send("ping", { ticks: state.ticks }),
+          15_000,
+        );
+        signal.addEventListener("abort", close, { once: true });
+      },
+      cancel() {
+        clients.delete(client);
+        clearInterval(keepAlive);
+      },
+    });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+      },
+    });
+  }
+
+  function candles(url: URL): Response {
+    const coin = url.searchParams.get("coin");
+    const interval = url.searchParams.get("interval") ?? "5m";
+    if (!coin) {
+      return json({ error: "coin is required, such as ?coin=tBTCUSD" }, 400);
+    }
+    if (!isInterval(interval)) {
+      return json({
+        error: `interval must be 1m, 5m, 15m or 1h: got ${interval}`,
+      }, 400);
+    }
+    const from = timeParam(url, "from");
+    const to = timeParam(url, "to");
+    if (Number.isNaN(from) || Number.isNaN(to)) {
+      return json(
+        { error: "from/to must be ms since the epoch or ISO times" },
+        400,
+      );
+    }
+    return json({
+      coin,
+      interval,
+      candles: store.candles(coin, interval, { from, to }),
+    });
+  }
+
+  async function handler(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    switch (url.pathname) {
+      case "/":
+        return await file(
+          new URL("index.html", pageDir),
+          "text/html; charset=utf-8",
+        );
+      case "/app.js":
+        return await file(
+          new URL("app.js", pageDir),
+          "text/javascript; charset=utf-8",
+        );
+      case "/lightweight-charts.js":
+        return await file(libraryFile, "text/javascript; charset=utf-8");
+      case "/events":
+        return events(url);
+      case "/api/candles":
+        return candles(url);
+      case "/api/status":
+        return json({
+          source: state.source,
+          ticks: state.ticks,
+          coins: allCoins(),
+          last: state.last,
+        });
+      default:
+        return json({ error: "not found" }, 404);
+    }
+  }
+
+  function allCoins(): string[] {
+    return [...new Set([...state.coins, ...store.coins()])];
+  }
+
+  function publish(
+    coin: string,
+    changes: { interval: Interval; candle: Candle }[],
+  ): void {
+    for (const client of clients) {
+      if (client.coin !== coin) continue;
+      const change = changes.find((c) => c.interval === client.interval);
+      if (change) {
+        client.send("candle", {
+          candle: change.candle,
+          last: state.last[coin],
+          source: state.source,
+        });
+      }
+    }
+  }
+
+  return { handler, publish, clients };
+}
+
+function timeParam(url: URL, name: string): number | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null || value === "") return undefined;
+  return /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+}
+
+async function file(path: URL, type: string): Promise<Response> {
+  try {
+    return new Response(await Deno.readFile(path), {
+      headers: { "content-type": type },
+    });
+  } catch {
+    return json({ error: `missing ${path.pathname}` }, 500);
+  }
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}

@@ -1,0 +1,7 @@
+/**
+ * TODO
+ *
+ * @module
+ */
+export * from "./candles.ts";
+export * from "./http.ts";

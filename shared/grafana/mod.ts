@@ -1,0 +1,7 @@
+/**
+ * TODO
+ *
+ * @module
+ */
+export * from "./dashboard.ts";
+export * from "./grafana.ts";

@@ -1,0 +1,7 @@
+/**
+ * TODO
+ *
+ * @module
+ */
+export * from "./assignors.ts";
+export * from "./kafka.ts";

@@ -1,0 +1,9 @@
+/**
+ * TODO
+ *
+ * @module
+ */
+export * from "./command.ts";
+export * from "./log.ts";
+export * from "./retry.ts";
+export * from "./shutdown.ts";

@@ -1,0 +1,770 @@
+/**
+ * The producer and setup-schema scripts against the local stack (Kafka +
+ * Apicurio) and the Bitfinex double, and the Bitfinex sources' reconnect and
+ * rate-limit behaviour against the double.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { decodeBody, parseSchema, readSchema } from "@cryptocandles/avro";
+import { bitfinexRestTicks, bitfinexWsTicks } from "@cryptocandles/bitfinex";
+import { createLogger, type Logger } from "@cryptocandles/runtime";
+import { type Ticker, tickerToArray } from "@cryptocandles/ticker";
+import {
+  type BitfinexDouble,
+  type SentTicker,
+  startBitfinexDouble,
+} from "../doubles/bitfinex_double.ts";
+import {
+  cleanupLater,
+  freePort,
+  runScript,
+  sleep,
+  testConfig,
+  testKafka,
+  uniqueName,
+  waitFor,
+} from "../support.ts";
+
+const REGISTRY_URL = testConfig().registryUrl;
+const PARTITIONS = 2;
+const SCRIPT_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read"];
+const PRODUCER_PERMISSIONS = [...SCRIPT_PERMISSIONS, "--allow-write=/tmp"];
+const V2_TYPE = parseSchema(await readSchema("v2"));
+
+// --- a) ticks from the WS double reach Kafka ---------------------------------
+
+Deno.test("ticks from the Bitfinex WS double reach Kafka as registered Avro on murmur2 partitions", async () => {
+  // The independent partitioner agrees with the contract's examples first.
+  assert.equal(murmur2Partition("tBTCUSD", PARTITIONS), 1);
+  assert.equal(murmur2Partition("tETHUSD", PARTITIONS), 0);
+
+  await using double = await startBitfinexDouble({ tickMs: 50 });
+  const topic = uniqueName("t-producer-ws");
+  await using _cleanup = cleanupLater([topic]);
+  await setupSchema(topic);
+
+  await using producer = spawnScript("scripts/producer.ts", {
+    SOURCE: "bitfinex-ws",
+    BITFINEX_WS_URL: double.wsUrl,
+    KAFKA_TOPIC: topic,
+    LOG_FORMAT: "json",
+  });
+  await producer.waitForLog("the producer to start sending", isMsg("sending"));
+  await sleep(3000);
+  producer.kill("SIGTERM");
+  const { code, stderr } = await producer.exit();
+  assert.equal(code, 0, stderr);
+
+  const schemaId = await registryLatestId(`${topic}-value`);
+  const records = await readTopic(topic);
+  assert.ok(records.length >= 20, `only ${records.length} records`);
+  const sentWs = double.sent.filter((s) => s.via === "ws");
+  for (const record of records) {
+    const where = `record ${record.partition}/${record.offset}`;
+    assert.equal(record.value[0], 0x00, `${where}: magic byte`);
+    const view = new DataView(
+      record.value.buffer,
+      record.value.byteOffset,
+      record.value.byteLength,
+    );
+    assert.equal(view.getUint32(1, false), schemaId, `${where}: schema id`);
+    const ticker = decode(record.value);
+    const values = tickerToArray(ticker);
+    const match = sentWs.find((s) =>
+      s.symbol === ticker.nombre && sameValues(s.values, values)
+    );
+    assert.ok(match, `${where}: ${JSON.stringify(ticker)} was never sent`);
+    assert.ok(
+      ticker.event_time >= match.at && ticker.event_time - match.at < 5000,
+      `${where}: event_time ${ticker.event_time} is not just after it was sent (${match.at})`,
+    );
+    assert.equal(record.key, ticker.nombre, `${where}: key`);
+    assert.equal(record.timestamp, String(ticker.event_time), `${where}: ts`);
+    assert.equal(
+      record.partition,
+      murmur2Partition(record.key, PARTITIONS),
+      `${where}: partition of ${record.key}`,
+    );
+  }
+  const symbols = new Set(records.map((r) => r.key));
+  assert.deepEqual(
+    [...symbols].sort(),
+    ["tBTCUSD", "tETHUSD", "tSOLUSD", "tXRPUSD"],
+  );
+});
+
+// --- b) setup-schema ---------------------------------------------------------
+
+Deno.test("setup-schema twice gives the same id", async () => {
+  const topic = uniqueName("t-setup-twice");
+  await using _cleanup = cleanupLater([topic]);
+  const env = { KAFKA_TOPIC: topic, LOG_FORMAT: "json" };
+  const first = await runScript(
+    "scripts/setup-schema.ts",
+    [],
+    env,
+    SCRIPT_PERMISSIONS,
+  );
+  assert.equal(first.code, 0, first.stderr);
+  const second = await runScript(
+    "scripts/setup-schema.ts",
+    [],
+    env,
+    SCRIPT_PERMISSIONS,
+  );
+  assert.equal(second.code, 0, second.stderr);
+
+  const registered = schemaLine(first.stderr);
+  const again = schemaLine(second.stderr);
+  assert.equal(registered.msg, `schema registered under ${topic}-value`);
+  assert.equal(again.msg, `schema already registered under ${topic}-value`);
+  assert.equal(typeof registered.id, "number");
+  assert.equal(again.id, registered.id);
+  assert.equal(await registryLatestId(`${topic}-value`), registered.id);
+});
+
+Deno.test("setup-schema refuses an incompatible schema with the registry's message and exit 1", async () => {
+  const topic = uniqueName("t-setup-incompatible");
+  await using _cleanup = cleanupLater([topic]);
+  await setupSchema(topic);
+  const v3 = JSON.parse(await readSchema("v2"));
+  for (const field of v3.fields) {
+    if (field.name === "bid") field.type = "string";
+  }
+  const file = await Deno.makeTempFile({ suffix: ".avsc" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify(v3, null, 2));
+    const result = await runScript(
+      "scripts/setup-schema.ts",
+      ["--schema-file", file],
+      { KAFKA_TOPIC: topic },
+      SCRIPT_PERMISSIONS,
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /Incompatible/);
+    assert.match(result.stderr, new RegExp(`${topic}-value`));
+    const versions = await registryJson(`/subjects/${topic}-value/versions`);
+    assert.deepEqual(versions, [1], "the v3 schema must not be registered");
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("setup-schema with the registry down exits 1 with a clear message", async () => {
+  const topic = uniqueName("t-setup-noregistry");
+  await using _cleanup = cleanupLater([topic]);
+  const port = freePort();
+  const registryUrl = `http://127.0.0.1:${port}/apis/ccompat/v7`;
+  const started = Date.now();
+  const result = await runScript("scripts/setup-schema.ts", [], {
+    KAFKA_TOPIC: topic,
+    SCHEMA_REGISTRY_URL: registryUrl,
+  }, SCRIPT_PERMISSIONS);
+  assert.equal(result.code, 1, result.stderr);
+  assert.ok(
+    result.stderr.includes(`schema registry at ${registryUrl} did not answer`),
+    result.stderr,
+  );
+  assert.ok(Date.now() - started < 30_000, "gave up within 30 s");
+});
+
+// --- c) WebSocket reconnects ------------------------------------------------
+
+Deno.test("the WS source reconnects within 35 s when the feed stalls, and ticks resume", async () => {
+  await using double = await startBitfinexDouble({ tickMs: 100 });
+  await using stream = wsStream(double, ["tBTCUSD", "tETHUSD"]);
+  await waitFor("first ticks", () => stream.got.length >= 4, {
+    timeoutMs: 10_000,
+  });
+  double.stall(true);
+  const stalledAt = Date.now();
+  await waitFor("a second connection", () => double.connections >= 2, {
+    timeoutMs: 36_000,
+    everyMs: 100,
+  });
+  const elapsed = Date.now() - stalledAt;
+  assert.ok(elapsed <= 35_000, `reconnected after ${elapsed} ms`);
+  assert.ok(
+    elapsed >= 29_000,
+    `reconnected after ${elapsed} ms: the default watchdog is 30 s`,
+  );
+  await stream.ticksFrom(2);
+  assert.ok(
+    stream.lines.some((l) => /nothing received for 3\d s/.test(l)),
+    stream.lines.join("\n"),
+  );
+});
+
+Deno.test("info 20051 makes the WS source reconnect", async () => {
+  await using double = await startBitfinexDouble({ tickMs: 100 });
+  await using stream = wsStream(double, ["tBTCUSD", "tETHUSD"]);
+  await waitFor("first ticks", () => stream.got.length >= 4, {
+    timeoutMs: 10_000,
+  });
+  // No closeAfterMs: the client must close on 20051 by itself.
+  double.sendInfo(20051);
+  await waitFor("a second connection", () => double.connections >= 2, {
+    timeoutMs: 10_000,
+    everyMs: 50,
+  });
+  await waitFor(
+    "the first connection closed",
+    () => double.openConnections === 1,
+    { timeoutMs: 5_000, everyMs: 50 },
+  );
+  await stream.ticksFrom(2);
+  assert.ok(stream.lines.some((l) => l.includes("20051")), "logged 20051");
+});
+
+Deno.test("a dropped connection is re-established", async () => {
+  await using double = await startBitfinexDouble({ tickMs: 100 });
+  await using stream = wsStream(double, ["tBTCUSD", "tETHUSD"]);
+  await waitFor("first ticks", () => stream.got.length >= 4, {
+    timeoutMs: 10_000,
+  });
+  await double.dropConnections();
+  await waitFor("a second connection", () => double.connections >= 2, {
+    timeoutMs: 10_000,
+    everyMs: 50,
+  });
+  await stream.ticksFrom(2);
+});
+
+// --- d) unknown pair ----------------------------------------------------------
+
+Deno.test("an unknown pair makes the producer exit 2 naming it", async () => {
+  await using double = await startBitfinexDouble({ tickMs: 100 });
+  const topic = uniqueName("t-producer-unknown");
+  await using _cleanup = cleanupLater([topic]);
+  await setupSchema(topic);
+  await using producer = spawnScript("scripts/producer.ts", {
+    SOURCE: "bitfinex-ws",
+    BITFINEX_WS_URL: double.wsUrl,
+    KAFKA_TOPIC: topic,
+    COINS: "tBTCUSD,tFOOBAR",
+  });
+  const { code, stderr } = await producer.exit(30_000);
+  assert.equal(code, 2, stderr);
+  assert.match(stderr, /tFOOBAR/);
+  assert.ok(double.connections >= 1, "it did connect to the double");
+});
+
+// --- e) REST rate limit --------------------------------------------------------
+
+Deno.test("REST source waits 60 s after a 429", async () => {
+  await using double = await startBitfinexDouble();
+  double.rateLimit(1);
+  await using stream = restStream(double, ["tBTCUSD", "tETHUSD"]);
+  await waitFor("the first request", () => double.restRequests.length >= 1, {
+    timeoutMs: 5_000,
+    everyMs: 20,
+  });
+  assert.equal(double.restRequests[0].status, 429);
+  await sleep(3000);
+  assert.equal(
+    double.restRequests.length,
+    1,
+    "no second request within 3 s of the 429",
+  );
+  assert.equal(stream.got.length, 0);
+  assert.ok(
+    stream.lines.some((l) => l.includes("next request in 60 s")),
+    stream.lines.join("\n"),
+  );
+});
+
+Deno.test("REST source with rateLimitWaitMs 1500 asks again 1.5 s after a 429, and ticks flow", async () => {
+  await using double = await startBitfinexDouble();
+  double.rateLimit(1);
+  await using stream = restStream(double, ["tBTCUSD", "tETHUSD"], {
+    rateLimitWaitMs: 1500,
+  });
+  await waitFor("a second request", () => double.restRequests.length >= 2, {
+    timeoutMs: 10_000,
+    everyMs: 20,
+  });
+  const [limited, next] = double.restRequests;
+  assert.equal(limited.status, 429);
+  assert.equal(next.status, 200);
+  const gap = next.at - limited.at;
+  assert.ok(gap >= 1500, `the next request came ${gap} ms after the 429`);
+  await waitFor("ticks after the 429", () => stream.got.length >= 4, {
+    timeoutMs: 5_000,
+    everyMs: 20,
+  });
+  const sentRest = double.sent.filter((s) => s.via === "rest");
+  for (const ticker of stream.got) {
+    assert.ok(
+      sentRest.some((s) =>
+        s.symbol === ticker.nombre &&
+        sameValues(s.values, tickerToArray(ticker))
+      ),
+      `${JSON.stringify(ticker)} was never sent`,
+    );
+    assert.ok(ticker.event_time >= next.at, "ticks come after the 429");
+  }
+});
+
+// --- f) graceful shutdown --------------------------------------------------------
+
+Deno.test("SIGTERM during a steady synthetic stream loses no acknowledged record", async () => {
+  const topic = uniqueName("t-producer-sigterm");
+  await using _cleanup = cleanupLater([topic]);
+  await setupSchema(topic);
+  await using producer = spawnScript("scripts/producer.ts", {
+    SOURCE: "synthetic",
+    SYNTHETIC_RATE: "200",
+    KAFKA_TOPIC: topic,
+    LOG_FORMAT: "json",
+  });
+  await producer.waitForLog("the producer to start sending", isMsg("sending"));
+  await sleep(3000);
+  producer.kill("SIGTERM");
+  const { code, stderr } = await producer.exit();
+  assert.equal(code, 0, stderr);
+
+  const stopped = producer.logs().findLast((l) =>
+    String(l.msg).startsWith("stopped;")
+  );
+  assert.ok(stopped, `no "stopped;" line in:\n${stderr}`);
+  const acked = stopped.acked as Record<string, number>;
+  assert.equal(stopped.unsent, 0);
+  const records = await readTopic(topic);
+  const counts: Record<string, number> = {};
+  for (const coin of Object.keys(acked)) counts[coin] = 0;
+  for (const record of records) {
+    counts[record.key] = (counts[record.key] ?? 0) + 1;
+  }
+  assert.deepEqual(counts, acked);
+  const total = Object.values(acked).reduce((a, b) => a + b, 0);
+  assert.ok(total >= 1000, `only ${total} records acknowledged in ~3 s`);
+});
+
+// --- g) record and replay ----------------------------------------------------------
+
+Deno.test("replay of a recorded file produces the same records", async () => {
+  const topicA = uniqueName("t-producer-record");
+  const topicB = uniqueName("t-producer-replay");
+  await using _cleanup = cleanupLater([topicA, topicB]);
+  await Promise.all([setupSchema(topicA), setupSchema(topicB)]);
+  const file = await Deno.makeTempFile({ suffix: ".jsonl" });
+  try {
+    await using recorder = spawnScript("scripts/producer.ts", {
+      SOURCE: "synthetic",
+      SYNTHETIC_RATE: "50",
+      RECORD_FILE: file,
+      KAFKA_TOPIC: topicA,
+      LOG_FORMAT: "json",
+    });
+    await recorder.waitForLog("the recorder to start", isMsg("sending"));
+    await sleep(2000);
+    recorder.kill("SIGTERM");
+    const recorded = await recorder.exit();
+    assert.equal(recorded.code, 0, recorded.stderr);
+
+    await using replayer = spawnScript("scripts/producer.ts", {
+      SOURCE: "replay",
+      REPLAY_FILE: file,
+      REPLAY_SPEED: "0",
+      KAFKA_TOPIC: topicB,
+      LOG_FORMAT: "json",
+    });
+    const replayed = await replayer.exit(30_000);
+    assert.equal(replayed.code, 0, replayed.stderr);
+
+    const lines = (await Deno.readTextFile(file)).split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as Ticker);
+    assert.ok(lines.length >= 100, `only ${lines.length} ticks recorded`);
+    const [a, b] = (await Promise.all([readTopic(topicA), readTopic(topicB)]))
+      .map(byPartition);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const expected = lines.filter((t) =>
+        murmur2Partition(t.nombre, PARTITIONS) === p
+      );
+      assert.deepEqual(b[p], expected, `partition ${p} of the replay`);
+      assert.deepEqual(a[p], b[p], `partition ${p}: recorded vs replayed`);
+    }
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+});
+
+// --- Java murmur2 (Kafka's Utils.murmur2 + toPositive), independent of kafkajs ------
+
+/** Kafka's `Utils.murmur2` over the UTF-8 bytes of `key`, as a signed 32-bit int. */
+function murmur2(key: string): number {
+  const data = new TextEncoder().encode(key);
+  const length = data.length;
+  const m = 0x5bd1e995;
+  const r = 24;
+  let h = (0x9747b28c ^ length) | 0;
+  const length4 = Math.floor(length / 4);
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k = (data[i4] & 0xff) + ((data[i4 + 1] & 0xff) << 8) +
+      ((data[i4 + 2] & 0xff) << 16) + ((data[i4 + 3] & 0xff) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> r;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m);
+    h ^= k;
+  }
+  const tail = length & ~3;
+  switch (length % 4) {
+    case 3:
+      h ^= (data[tail + 2] & 0xff) << 16;
+    // falls through
+    case 2:
+      h ^= (data[tail + 1] & 0xff) << 8;
+    // falls through
+    case 1:
+      h ^= data[tail] & 0xff;
+      h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** The partition Kafka's default partitioner picks for a keyed record. */
+function murmur2Partition(key: string, partitions: number): number {
+  return (murmur2(key) & 0x7fffffff) % partitions;
+}
+
+// --- spawning a script that can be signalled ------------------------------------------
+
+interface Exit {
+  code: number;
+  stderr: string;
+}
+
+interface Spawned extends AsyncDisposable {
+  /** Everything written to stderr so far. */
+  readonly stderr: string;
+  /** The JSON log lines written so far. */
+  logs(): Record<string, unknown>[];
+  /** Resolves with the first JSON log line that matches, or throws after `timeoutMs`. */
+  waitForLog(
+    what: string,
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
+  /** Sends a signal (ignored once the process has ended). */
+  kill(signal?: Deno.Signal): void;
+  /** Waits for the exit; after `timeoutMs` kills it (SIGKILL) and throws with stderr's tail. */
+  exit(timeoutMs?: number): Promise<Exit>;
+}
+
+/**
+ * Starts `deno run <permissions> <script>` with `env` (and PATH) only,
+ * stderr collected; `await using` kills it if it is still running.
+ */
+function spawnScript(
+  script: string,
+  env: Record<string, string>,
+  permissions: string[] = PRODUCER_PERMISSIONS,
+): Spawned {
+  const child = new Deno.Command("deno", {
+    args: ["run", ...permissions, script],
+    env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reading = child.stderr
+    .pipeThrough(new TextDecoderStream())
+    .pipeTo(new WritableStream({ write: (chunk) => void (text += chunk) }))
+    .catch(() => {});
+  let ended = false;
+  const status = child.status.then((s) => {
+    ended = true;
+    return s;
+  });
+  const logs = () =>
+    text.split("\n").filter((l) => l.startsWith("{")).flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  const kill = (signal: Deno.Signal = "SIGTERM") => {
+    if (ended) return;
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  };
+  const exit = async (timeoutMs = 20_000): Promise<Exit> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) =>
+      timer = setTimeout(() => resolve("timeout"), timeoutMs)
+    );
+    const outcome = await Promise.race([status, timedOut]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      kill("SIGKILL");
+      await status;
+      await reading;
+      throw new Error(
+        `${script} still running after ${timeoutMs} ms; stderr ends:\n${
+          text.slice(-2000)
+        }`,
+      );
+    }
+    await reading;
+    return { code: outcome.code, stderr: text };
+  };
+  return {
+    get stderr() {
+      return text;
+    },
+    logs,
+    async waitForLog(what, match, timeoutMs = 30_000) {
+      try {
+        return await waitFor(what, () => {
+          if (ended) {
+            throw new Error(`${script} ended before ${what}:\n${text}`);
+          }
+          return logs().find(match);
+        }, { timeoutMs, everyMs: 50 });
+      } catch (error) {
+        throw new Error(
+          `${(error as Error).message}; stderr:\n${text.slice(-2000)}`,
+        );
+      }
+    },
+    kill,
+    exit,
+    async [Symbol.asyncDispose]() {
+      kill("SIGKILL");
+      await status;
+      await reading;
+    },
+  };
+}
+
+function isMsg(msg: string) {
+  return (line: Record<string, unknown>) => line.msg === msg;
+}
+
+// --- the Bitfinex sources in-process ---------------------------------------------------
+
+interface Stream extends AsyncDisposable {
+  /** Tickers received so far. */
+  got: Ticker[];
+  /** The source's log lines so far. */
+  lines: string[];
+  /** Waits until tickers sent on connection `connection` (updates, not snapshots) arrive. */
+  ticksFrom(connection: number): Promise<void>;
+}
+
+/** Drains `bitfinexWsTicks` against the double until disposed. */
+function wsStream(double: BitfinexDouble, coins: string[]): Stream {
+  const lines: string[] = [];
+  const log = lineLogger(lines);
+  const controller = new AbortController();
+  return drain(
+    bitfinexWsTicks({
+      url: double.wsUrl,
+      coins,
+      signal: controller.signal,
+      log,
+    }),
+    controller,
+    lines,
+    double,
+    async () => {
+      // The client's sockets are closed once the double sees none open.
+      await waitFor(
+        "the client to close its sockets",
+        () => double.openConnections === 0,
+        { timeoutMs: 5_000, everyMs: 20 },
+      );
+    },
+  );
+}
+
+/** Drains `bitfinexRestTicks` against the double until disposed. */
+function restStream(
+  double: BitfinexDouble,
+  coins: string[],
+  options: { rateLimitWaitMs?: number } = {},
+): Stream {
+  const lines: string[] = [];
+  const controller = new AbortController();
+  return drain(
+    bitfinexRestTicks({
+      url: double.restUrl,
+      coins,
+      pollMs: 200,
+      signal: controller.signal,
+      log: lineLogger(lines),
+      ...options,
+    }),
+    controller,
+    lines,
+    double,
+  );
+}
+
+function drain(
+  source: AsyncIterable<Ticker>,
+  controller: AbortController,
+  lines: string[],
+  double: BitfinexDouble,
+  settle: () => Promise<void> = () => Promise.resolve(),
+): Stream {
+  const got: Ticker[] = [];
+  const done = (async () => {
+    for await (const ticker of source) got.push(ticker);
+  })();
+  let failure: unknown;
+  done.catch((error) => failure = error);
+  return {
+    got,
+    lines,
+    async ticksFrom(connection) {
+      await waitFor(`ticks from connection ${connection}`, () => {
+        if (failure) throw failure;
+        const sent = double.sent.filter((s: SentTicker) =>
+          s.connection === connection && !s.snapshot
+        );
+        return got.some((t) =>
+          sent.some((s) =>
+            s.symbol === t.nombre && sameValues(s.values, tickerToArray(t))
+          )
+        );
+      }, { timeoutMs: 10_000, everyMs: 50 });
+    },
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await done;
+      await settle();
+    },
+  };
+}
+
+function lineLogger(lines: string[]): Logger {
+  return createLogger("test", { write: (line) => lines.push(line) });
+}
+
+// --- Kafka, registry and decoding helpers ---------------------------------------------
+
+interface TopicRecord {
+  partition: number;
+  offset: string;
+  key: string;
+  value: Uint8Array;
+  timestamp: string;
+}
+
+/** Reads every record of `topic` up to its current high watermarks, by partition then offset. */
+async function readTopic(
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<TopicRecord[]> {
+  const kafka = testKafka(testConfig(), "reader");
+  const admin = kafka.admin();
+  await admin.connect();
+  let highs: Map<number, number>;
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    highs = new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+  const records: TopicRecord[] = [];
+  if ([...highs.values()].every((high) => high === 0)) return records;
+  const next = new Map<number, number>();
+  const consumer = kafka.consumer({ groupId: uniqueName("reader") });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: ({ partition, message }) => {
+        records.push({
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? "",
+          value: new Uint8Array(message.value ?? []),
+          timestamp: message.timestamp,
+        });
+        next.set(partition, Number(message.offset) + 1);
+        return Promise.resolve();
+      },
+    });
+    await waitFor(
+      `every record of ${topic} up to ${JSON.stringify([...highs])}`,
+      () => [...highs].every(([p, high]) => (next.get(p) ?? 0) >= high),
+      { timeoutMs, everyMs: 100 },
+    );
+  } finally {
+    await consumer.disconnect();
+  }
+  return records
+    .filter((r) => Number(r.offset) < highs.get(r.partition)!)
+    .sort((x, y) =>
+      x.partition - y.partition || Number(x.offset) - Number(y.offset)
+    );
+}
+
+/** Decoded tickers per partition, in offset order; checks timestamp = event_time on the way. */
+function byPartition(records: TopicRecord[]): Ticker[][] {
+  const out: Ticker[][] = Array.from({ length: PARTITIONS }, () => []);
+  for (const record of records) {
+    const ticker = decode(record.value);
+    assert.equal(record.timestamp, String(ticker.event_time));
+    assert.equal(record.key, ticker.nombre);
+    out[record.partition].push(ticker);
+  }
+  return out;
+}
+
+/** A wire-format value's v2 record, as a plain object. */
+function decode(value: Uint8Array): Ticker {
+  return { ...decodeBody(value.subarray(5), V2_TYPE, V2_TYPE) };
+}
+
+function sameValues(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+}
+
+async function setupSchema(topic: string): Promise<void> {
+  const result = await runScript(
+    "scripts/setup-schema.ts",
+    [],
+    { KAFKA_TOPIC: topic },
+    SCRIPT_PERMISSIONS,
+  );
+  assert.equal(result.code, 0, `setup-schema failed:\n${result.stderr}`);
+}
+
+function schemaLine(stderr: string): { msg: string; id: number } {
+  const line = stderr.split("\n").filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l))
+    .find((l) => /^schema (already )?registered under/.test(l.msg));
+  assert.ok(line, `no schema line in:\n${stderr}`);
+  return line;
+}
+
+async function registryJson(path: string): Promise<unknown> {
+  const response = await fetch(`${REGISTRY_URL}${path}`, {
+    headers: { accept: "application/vnd.schemaregistry.v1+json" },
+  });
+  const body = await response.json();
+  assert.ok(response.ok, `GET ${path}: ${response.status} ${body?.message}`);
+  return body;
+}
+
+async function registryLatestId(subject: string): Promise<number> {
+  const latest = await registryJson(`/subjects/${subject}/versions/latest`);
+  return (latest as { id: number }).id;
+}
