@@ -7,187 +7,141 @@
  *
  * @module
  */
-import {
-  type Config,
-  helpText,
-  loadConfig,
-  parseFlags,
-} from "@cryptocandles/config";
+import { type Config, describeError, type Flags } from "@cryptocandles/config";
+import { runScript, UsageError } from "@cryptocandles/config";
 import { influxHealthy, influxOptions } from "@cryptocandles/influx";
-import { createLogger } from "@cryptocandles/runtime";
+import { applyEvent, emptyStatus, type Status } from "@cryptocandles/launch";
+import { checkBitfinex, closeStatusAdmin } from "@cryptocandles/launch";
+import { describeMembers, httpAnswers } from "@cryptocandles/launch";
+import { type PreparedStack, prepareStack } from "@cryptocandles/launch";
 import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
-import {
-  checkBitfinex,
-  closeStatusAdmin,
-  describeMembers,
-  httpAnswers,
-  prepareStack,
-  type StackMode,
-  stopStack,
-} from "@cryptocandles/launch";
-import { onShutdownSignals } from "@cryptocandles/runtime";
-import {
-  applyEvent,
-  emptyStatus,
-  statusLine,
-  statusTable,
-} from "@cryptocandles/launch";
-import {
-  type ChildSpec,
-  runOnce,
-  supervise,
-  type Supervised,
-} from "@cryptocandles/launch";
+import { type ChildSpec, runOnce, supervise } from "@cryptocandles/launch";
+import { type StackMode, statusLine, statusTable } from "@cryptocandles/launch";
+import { stopStack, type Supervised } from "@cryptocandles/launch";
 
-const OWN_FLAGS = {
-  stack: { type: "string" as const },
-  "no-grafana": { type: "boolean" as const },
-  "no-chart": { type: "boolean" as const },
-};
-let config: Config;
-let mode: StackMode;
-let flags: ReturnType<typeof parseFlags>;
-try {
-  flags = parseFlags(Deno.args, OWN_FLAGS);
-  if (flags.help) {
-    console.log(helpText("deno task launch [flags]", [
-      "--stack auto|local|compose|external  where Kafka comes from (default auto; env STACK)",
-      "--source S / --coins A,B             shorthands for SOURCE / COINS (see below)",
-      "--no-grafana / --no-chart            skip the dashboards / the chart page",
-    ]));
-    Deno.exit(0);
-  }
-  config = loadConfig(Deno.env, flags.overrides);
-  mode = String(
-    flags.extra.stack ?? Deno.env.get("STACK") ?? "auto",
-  ) as StackMode;
-  if (!["auto", "local", "compose", "external"].includes(mode)) {
-    throw new TypeError(
-      `STACK must be one of auto, local, compose, external: current value is "${mode}"`,
-    );
-  }
-} catch (error) {
-  console.error(`launch: ${(error as Error).message}`);
-  Deno.exit(2);
-}
-
+const STACK_MODES = ["auto", "local", "compose", "external"] as const;
 // On a terminal the status table is redrawn; log lines show under it (last 12).
-const tty = Deno.stderr.isTerminal() && config.logFormat === "text";
-const recent: string[] = [];
+const screen = { tty: false, recent: [] as string[] };
 const print = (line: string) =>
-  tty ? recent.splice(0, recent.push(line) - 12) : console.error(line);
-const log = createLogger("launch", { format: config.logFormat, write: print });
-const controller = new AbortController();
-const release = onShutdownSignals(controller, log, { hardExitMs: 60_000 });
-const status = emptyStatus(config.source, config.coins);
-const env = { ...Deno.env.toObject(), ...flags.overrides };
-const spec = (name: ScriptName, extra: Partial<ChildSpec> = {}): ChildSpec => ({
-  name,
-  script: `scripts/${name}.ts`,
-  permissions: permissionsFor(name, config),
-  env,
-  ...extra,
-});
-const childOptions = {
-  log,
-  print,
-  onEvent: (name: string, e: Record<string, unknown>) =>
-    applyEvent(status, name, e),
-};
-const children: Supervised[] = [];
-let stack: Awaited<ReturnType<typeof prepareStack>> | undefined;
-let exitCode = 0;
+  screen.tty
+    ? screen.recent.splice(0, screen.recent.push(line) - 12)
+    : console.error(line);
 
-try {
-  stack = await prepareStack(mode, config, { log, signal: controller.signal });
-  if (stack.links) Object.assign(status.links, stack.links);
-  const schema = await runOnce(spec("setup-schema"), childOptions);
-  if (schema !== 0) {
-    throw Object.assign(new Error(`setup-schema failed (exit ${schema})`), {
-      exitCode: schema,
+await runScript({
+  name: "launch",
+  flags: { stack: "string", "no-grafana": "boolean", "no-chart": "boolean" },
+  help: [
+    "--stack auto|local|compose|external  where Kafka comes from (default auto; env STACK)",
+    "--source S / --coins A,B             shorthands for SOURCE / COINS (see below)",
+    "--no-grafana / --no-chart            skip the dashboards / the chart page",
+  ],
+  hardExitMs: 60_000,
+  logger: (config) => {
+    screen.tty = Deno.stderr.isTerminal() && config.logFormat === "text";
+    return { write: print };
+  },
+  async main({ config, log, signal, stopped, flags }) {
+    const mode = stackModeOf(flags);
+    const status = emptyStatus(config.source, config.coins);
+    const env = { ...Deno.env.toObject(), ...flags.overrides };
+    const child = (name: ScriptName, extra?: Partial<ChildSpec>) => ({
+      name,
+      script: `scripts/${name}.ts`,
+      permissions: permissionsFor(name, config),
+      env,
+      ...extra,
     });
-  }
-  if (await influxHealthy(influxOptions(config.influx))) {
-    for (const name of ["consumer-1", "consumer-2"]) {
-      const args = ["--client-id", name];
-      children.push(supervise(spec("consumer", { name, args }), childOptions));
+    const options = { log, print, onEvent: applyEvent.bind(null, status) };
+    const once = (spec: ChildSpec) => runOnce(spec, options);
+    const children: Supervised[] = [];
+    const start = (spec: ChildSpec) => children.push(supervise(spec, options));
+    let stack: PreparedStack | undefined;
+    try {
+      stack = await prepareStack(mode, config, { log, signal });
+      if (stack.links) Object.assign(status.links, stack.links);
+      const schema = await once(child("setup-schema"));
+      if (schema !== 0) {
+        log.error(`setup-schema failed (exit ${schema})`);
+        return schema === 2 ? 2 : 1;
+      }
+      if (await influxHealthy(influxOptions(config.influx))) {
+        for (const name of ["consumer-1", "consumer-2"]) {
+          start(child("consumer", { name, args: ["--client-id", name] }));
+        }
+      } else {
+        const why = `InfluxDB does not answer at ${config.influx.host}`;
+        status.consumersSkipped = why;
+        log.warn(`consumers skipped: ${why} (the chart page works without it)`);
+      }
+      if (config.source === "bitfinex-ws") {
+        await checkBitfinex(config.bitfinex.wsUrl);
+      }
+      start(child("producer"));
+      const grafana = config.grafana.url;
+      const health = `${grafana}/api/health`;
+      if (!flags.extra["no-grafana"] && await httpAnswers(health)) {
+        // Grafana in Docker reaches InfluxDB by its service name, not 127.0.0.1.
+        const args = stack.mode === "compose"
+          ? ["--datasource-url", "http://influxdb:8181"]
+          : [];
+        if (await once(child("seed-grafana", { args })) === 0) {
+          status.links.grafana = `${grafana}/d/cryptocandles`;
+        }
+      }
+      if (!flags.extra["no-chart"]) {
+        start(child("chart"));
+        const { host, port } = config.chart;
+        status.links.chart = `http://${host}:${port}/`;
+      }
+      const names = children.map((c) => c.spec.name).join(",");
+      log.info("pipeline started", { children: names });
+      const show = () => showStatus(status, children, config);
+      const refresh = setInterval(show, screen.tty ? 2000 : 10_000);
+      const ended = await Promise.race([
+        ...children.map((c) => c.done.then((code) => ({ child: c, code }))),
+        stopped.then(() => undefined),
+      ]);
+      clearInterval(refresh);
+      if (ended && !signal.aborted) {
+        log.error(
+          `${ended.child.spec.name} stopped for good (exit ${ended.code}); stopping the pipeline`,
+        );
+        return ended.code === 2 ? 2 : 1;
+      }
+    } catch (error) {
+      if (signal.aborted) return 0;
+      log.error(describeError(error));
+      return 1;
+    } finally {
+      // Reverse order: chart and producer (no new ticks), then consumers (commit).
+      const consumers = children.filter((c) => /^consumer/.test(c.spec.name));
+      await Promise.all(
+        children.filter((c) => !consumers.includes(c)).map((c) => c.stop()),
+      );
+      await Promise.all(consumers.map((c) => c.stop()));
+      await closeStatusAdmin();
+      if (stack) await stopStack(stack, { log });
+      log.info("stopped");
     }
-  } else {
-    status.consumersSkipped =
-      `InfluxDB does not answer at ${config.influx.host}`;
-    log.warn(
-      `consumers skipped: ${status.consumersSkipped} (the chart page works without it)`,
-    );
-  }
-  if (config.source === "bitfinex-ws") {
-    await checkBitfinex(config.bitfinex.wsUrl);
-  }
-  children.push(supervise(spec("producer"), childOptions));
-  const grafana = `${config.grafana.url}/api/health`;
-  if (!flags.extra["no-grafana"] && await httpAnswers(grafana)) {
-    // Grafana in Docker reaches InfluxDB by its service name, not 127.0.0.1.
-    const args = stack.mode === "compose"
-      ? ["--datasource-url", "http://influxdb:8181"]
-      : [];
-    const seeded = await runOnce(spec("seed-grafana", { args }), childOptions);
-    if (seeded === 0) {
-      status.links.grafana = `${config.grafana.url}/d/cryptocandles`;
-    }
-  }
-  if (!flags.extra["no-chart"]) {
-    children.push(supervise(spec("chart"), childOptions));
-    status.links.chart = `http://${config.chart.host}:${config.chart.port}/`;
-  }
-  log.info("pipeline started", {
-    children: children.map((c) => c.spec.name).join(","),
-  });
-  const fatal = Promise.race(
-    children.map((c) => c.done.then((code) => ({ child: c, code }))),
-  );
-  const refresh = setInterval(showStatus, tty ? 2000 : 10_000);
-  const ended = await Promise.race([
-    fatal,
-    new Promise<undefined>((r) =>
-      controller.signal.addEventListener("abort", () => r(undefined))
-    ),
-  ]);
-  clearInterval(refresh);
-  if (ended && !controller.signal.aborted) {
-    exitCode = ended.code === 2 ? 2 : 1;
-    log.error(
-      `${ended.child.spec.name} stopped for good (exit ${ended.code}); stopping the pipeline`,
-    );
-  }
-} catch (error) {
-  if (!controller.signal.aborted) {
-    log.error((error as Error).message);
-    exitCode = (error as { exitCode?: number }).exitCode === 2 ? 2 : 1;
-  }
-} finally {
-  // Reverse order: chart and producer first (no new ticks), then the
-  // consumers together (they finish their batch and commit).
-  const consumers = children.filter((c) => c.spec.name.startsWith("consumer"));
-  await Promise.all(
-    children.filter((c) => !consumers.includes(c)).map((c) => c.stop()),
-  );
-  await Promise.all(consumers.map((c) => c.stop()));
-  await closeStatusAdmin();
-  if (stack) await stopStack(stack, { log });
-  log.info("stopped");
-  release();
-}
-Deno.exit(exitCode);
+  },
+});
 
-async function showStatus(): Promise<void> {
+function stackModeOf(flags: Flags): StackMode {
+  const mode = String(flags.extra.stack ?? Deno.env.get("STACK") ?? "auto");
+  if (STACK_MODES.includes(mode as StackMode)) return mode as StackMode;
+  const modes = STACK_MODES.join(", ");
+  throw new UsageError(
+    `STACK must be one of ${modes}: current value is "${mode}"`,
+  );
+}
+
+async function showStatus(status: Status, kids: Supervised[], config: Config) {
   status.members = await describeMembers(config).catch(() => status.members);
-  for (const child of children) {
-    status.restarts[child.spec.name] = child.restarts;
-  }
-  if (tty) {
-    const lines = [...statusTable(status), "", ...recent];
-    await Deno.stderr.write(
-      new TextEncoder().encode(`\x1b[H\x1b[2J${lines.join("\n")}\n`),
-    );
+  for (const kid of kids) status.restarts[kid.spec.name] = kid.restarts;
+  if (screen.tty) {
+    const lines = [...statusTable(status), "", ...screen.recent];
+    const text = `\x1b[H\x1b[2J${lines.join("\n")}\n`;
+    await Deno.stderr.write(new TextEncoder().encode(text));
   } else {
     console.error(statusLine(status));
   }

@@ -22,7 +22,7 @@ import { runCommand } from "@cryptocandles/runtime";
 import { loadConfig } from "@cryptocandles/config";
 import { createLogger } from "@cryptocandles/runtime";
 import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
-import { stackDown, stackUp } from "@cryptocandles/launch";
+import { ensureJdk, stackDown, stackUp } from "@cryptocandles/launch";
 import { type LogEvent, runOnce, supervise } from "@cryptocandles/launch";
 import { startInfluxDouble } from "../tests/doubles/influx_double.ts";
 
@@ -58,6 +58,8 @@ const rows: {
   met?: boolean;
 }[] = [];
 const started = await stackUp({ log });
+/** The stack's JDK (.stack/jdk, the one path the bench set may run), for Kafka's own tools. */
+const JAVA = await ensureJdk({ log });
 const run = Date.now();
 try {
   if (wants("P1")) await p1Producer();
@@ -296,7 +298,7 @@ async function topicCount(topic: string): Promise<number> {
 }
 
 async function java(main: string, args: string[]): Promise<string> {
-  const { stdout, stderr } = await runCommand("java", [
+  const { stdout, stderr } = await runCommand(JAVA, [
     "-Xmx512m",
     "-cp",
     ".stack/libs/*",
@@ -308,12 +310,10 @@ async function java(main: string, args: string[]): Promise<string> {
 
 async function rssMb(pid: number | undefined): Promise<number> {
   if (!pid) return NaN;
-  const output = await new Deno.Command("ps", {
-    args: ["-o", "rss=", "-p", String(pid)],
-  }).output();
-  return Math.round(
-    Number(new TextDecoder().decode(output.stdout).trim()) / 1024,
-  );
+  const { stdout } = await runCommand("ps", ["-o", "rss=", "-p", String(pid)], {
+    check: false,
+  });
+  return Math.round(Number(stdout.trim()) / 1024);
 }
 
 function fmt(n: number): string {

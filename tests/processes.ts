@@ -8,7 +8,7 @@
  */
 import { waitFor } from "./support.ts";
 
-/** One `LOG_FORMAT=json` line of a script (see shared/log.ts). */
+/** One `LOG_FORMAT=json` line of a script (see shared/runtime/log.ts). */
 export interface LogLine {
   /** ISO time the line was written. */
   time: string;

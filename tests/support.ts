@@ -88,6 +88,37 @@ export function freePort(): number {
   return port;
 }
 
+/** A temporary file, removed on dispose. */
+export interface TempFile extends AsyncDisposable {
+  /** Its path. */
+  readonly path: string;
+}
+
+/**
+ * Creates an empty temporary file (with `text` in it, when given) that
+ * `await using` removes.
+ *
+ * @param suffix The end of its name, such as `.jsonl`.
+ * @param text What to write into it. @default {""}
+ * @returns The file.
+ *
+ * @example A recording that is removed after the test
+ * ```ts ignore
+ * await using recording = await tempFile(".jsonl");
+ * const producer = startProducer(topic, { RECORD_FILE: recording.path });
+ * ```
+ */
+export async function tempFile(suffix: string, text = ""): Promise<TempFile> {
+  const path = await Deno.makeTempFile({ suffix });
+  if (text !== "") await Deno.writeTextFile(path, text);
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path).catch(() => {});
+    },
+  };
+}
+
 /** On dispose, deletes the topics, their dead-letter topics and value subjects (best effort). */
 export function cleanupLater(topics: string[]): AsyncDisposable {
   return {

@@ -5,31 +5,48 @@
  * @module
  */
 import { type AvroType, parseSchema } from "./avro.ts";
-import { retry, type RetryOptions } from "@cryptocandles/runtime";
+import {
+  HttpError,
+  type HttpErrorOptions,
+  requestJson,
+  retry,
+  type RetryOptions,
+} from "@cryptocandles/runtime";
 
-/** A registry answer other than success, or no answer. */
-export class RegistryError extends Error {
-  /** HTTP status, or 0 when the registry did not answer. */
-  readonly status: number;
+/**
+ * A registry answer other than success, or no answer: an
+ * {@linkcode HttpError} (`status`, `retriable`, `retryAfterMs`, `cause`)
+ * with the registry's `error_code`.
+ *
+ * @example Tell an incompatible schema from an outage
+ * ```ts ignore
+ * import { createRegistry, RegistryError } from "@cryptocandles/avro";
+ * const registry = createRegistry("http://127.0.0.1:8081/apis/ccompat/v7");
+ * try {
+ *   await registry.register("CRIPTOMONEDAS-value", schema);
+ * } catch (error) {
+ *   if (error instanceof RegistryError && error.status === 409) console.log(error.message);
+ * }
+ * ```
+ */
+export class RegistryError extends HttpError {
   /** The registry's `error_code` (such as 40401 subject not found, 409 incompatible). */
   readonly code?: number;
-  /** True for no answer, 5xx and 429. */
-  readonly retriable: boolean;
   /**
    * @param message What failed, with the registry's own message.
    * @param status HTTP status, or 0.
-   * @param options The registry's error code and the cause.
+   * @param options Method, URL, the registry's answer (its `error_code` becomes {@linkcode RegistryError.code}) and the cause.
    */
   constructor(
     message: string,
     status: number,
-    options: { code?: number; cause?: unknown } = {},
+    options: HttpErrorOptions = {},
   ) {
-    super(message, { cause: options.cause });
+    super(message, status, options);
     this.name = "RegistryError";
-    this.status = status;
-    this.code = options.code;
-    this.retriable = status === 0 || status === 429 || status >= 500;
+    const code = (options.body as { error_code?: unknown } | undefined)
+      ?.error_code;
+    this.code = typeof code === "number" ? code : undefined;
   }
 }
 
@@ -58,7 +75,7 @@ export interface RegistryClient {
 export interface RegistryOptions {
   /** The fetch to use. @default {globalThis.fetch} */
   fetch?: typeof fetch;
-  /** Retry of unanswered, 5xx and 429 calls. @default {{ maxAttempts: 4, minTimeout: 250 }} */
+  /** Retry of unanswered, 408, 429 and 5xx calls (waiting what Retry-After asks). @default {{ maxAttempts: 4, minTimeout: 250 }} */
   retry?: RetryOptions;
   /** Per-request timeout in ms. @default {10000} */
   timeoutMs?: number;
@@ -93,41 +110,22 @@ export function createRegistry(
   const base = baseUrl.replace(/\/+$/, "");
   const types = new Map<number, Promise<AvroType>>();
 
-  const call = (method: string, path: string, body?: unknown) =>
-    retry(async () => {
-      let response: Response;
-      try {
-        response = await doFetch(`${base}${path}`, {
-          method,
-          headers: { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (cause) {
-        throw new RegistryError(
-          `schema registry at ${base} did not answer ${method} ${path}: ${
-            (cause as Error).message
-          }`,
-          0,
-          { cause },
-        );
-      }
-      const text = await response.text();
-      const json = text ? safeJson(text) : {};
-      if (!response.ok) {
-        const message = json?.message ?? text.slice(0, 300);
-        throw new RegistryError(
-          `schema registry ${method} ${path}: ${response.status} ${message}`,
-          response.status,
-          {
-            code: json?.error_code,
-          },
-        );
-      }
-      return json;
-    }, {
+  // deno-lint-ignore no-explicit-any
+  const call = (method: string, path: string, body?: unknown): Promise<any> =>
+    retry(() =>
+      requestJson(`${base}${path}`, {
+        method,
+        body,
+        headers: { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE },
+        timeoutMs,
+        fetch: doFetch,
+        service: "schema registry",
+        baseUrl: base,
+        errorClass: RegistryError,
+      }), {
       ...retryOptions,
       isRetriable: (e) => e instanceof RegistryError && e.retriable,
+      delayFor: (e) => (e as RegistryError).retryAfterMs,
     });
 
   const subjectPath = (subject: string) =>
@@ -171,13 +169,4 @@ export function createRegistry(
       return type;
     },
   };
-}
-
-// deno-lint-ignore no-explicit-any
-function safeJson(text: string): any {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

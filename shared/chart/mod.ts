@@ -1,7 +1,35 @@
 /**
- * TODO
+ * The built-in chart page's server side: OHLC candles built from ticks at
+ * every interval ({@linkcode createCandleStore}) and the HTTP/SSE server that
+ * serves the page, its JSON API and live candle updates
+ * ({@linkcode createChartServer}).
+ *
+ * @example Candles from ticks
+ * ```ts
+ * import { createCandleStore } from "@cryptocandles/chart";
+ * const store = createCandleStore();
+ * store.add("tBTCUSD", Date.UTC(2026, 0, 1, 12, 1), 65_000);
+ * store.add("tBTCUSD", Date.UTC(2026, 0, 1, 12, 3), 65_100);
+ * console.log(store.candles("tBTCUSD", "5m").at(-1)?.close); // 65100
+ * ```
  *
  * @module
  */
-export * from "./candles.ts";
-export * from "./http.ts";
+export {
+  binStart,
+  type Candle,
+  type CandleStore,
+  type CandleStoreOptions,
+  createCandleStore,
+  type Interval,
+  INTERVALS,
+  isInterval,
+} from "./candles.ts";
+export {
+  type ChartClient,
+  type ChartServer,
+  type ChartServerOptions,
+  type ChartState,
+  createChartServer,
+  type LastTick,
+} from "./http.ts";

@@ -17,6 +17,11 @@
  * @module
  */
 import type { Config } from "@cryptocandles/config";
+import {
+  HttpError,
+  type HttpErrorOptions,
+  httpRequest,
+} from "@cryptocandles/runtime";
 
 /** Where Grafana is and how to sign in. */
 export interface GrafanaOptions {
@@ -36,26 +41,35 @@ export interface GrafanaOptions {
   signal?: AbortSignal;
 }
 
-/** A request Grafana refused or did not answer. */
-export class GrafanaError extends Error {
-  /** HTTP status, or 0 when Grafana did not answer. */
-  readonly status: number;
-  /** True for no answer, 429 and 5xx: worth another attempt. */
-  readonly retriable: boolean;
+/**
+ * A request Grafana refused or did not answer: an {@linkcode HttpError}
+ * (`status`, 0 when there was no answer; `retriable` for no answer, 408,
+ * 429 and 5xx; `retryAfterMs`; `cause`) whose message ends with advice for
+ * 401, 403 and 409.
+ *
+ * @example Exit 2 on refused credentials
+ * ```ts ignore
+ * import { GrafanaError, upsertDataSource } from "@cryptocandles/grafana";
+ * try {
+ *   await upsertDataSource(grafana, dataSource);
+ * } catch (error) {
+ *   if (error instanceof GrafanaError && error.status === 401) Deno.exitCode = 2;
+ * }
+ * ```
+ */
+export class GrafanaError extends HttpError {
   /**
    * @param message What failed, with Grafana's own message.
    * @param status HTTP status, or 0.
-   * @param options The cause.
+   * @param options Method, URL, Grafana's answer and the cause.
    */
   constructor(
     message: string,
     status: number,
-    options: { cause?: unknown } = {},
+    options: HttpErrorOptions = {},
   ) {
-    super(message, { cause: options.cause });
+    super(message, status, options);
     this.name = "GrafanaError";
-    this.status = status;
-    this.retriable = status === 0 || status === 429 || status >= 500;
   }
 }
 
@@ -286,51 +300,31 @@ export function dashboardUrl(
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-async function call(
+function call(
   grafana: GrafanaOptions,
   method: string,
   path: string,
   body?: unknown,
   accept: number[] = [],
 ): Promise<{ status: number; body: Json }> {
-  const { timeoutMs = 10_000, fetch: doFetch = fetch, signal } = grafana;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  let response: Response;
-  try {
-    response = await doFetch(`${grafana.url}${path}`, {
-      method,
-      headers: {
-        accept: "application/json",
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-        ...authHeader(grafana),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
-  } catch (cause) {
-    const reason = (cause as Error).name === "TimeoutError"
-      ? `no answer in ${timeoutMs} ms`
-      : (cause as Error).message;
-    throw new GrafanaError(
-      `Grafana at ${grafana.url} did not answer ${method} ${path}: ${reason} (is it running, and is GRAFANA_URL right?)`,
-      0,
-      { cause },
-    );
-  }
-  const text = await response.text();
-  const json = parseJson(text);
-  if (response.ok || accept.includes(response.status)) {
-    return { status: response.status, body: json };
-  }
-  throw new GrafanaError(
-    `Grafana ${method} ${path}: ${response.status} ${
-      String(json?.message ?? text).slice(0, 300)
-    }${hint(response.status)}`,
-    response.status,
-  );
+  const { url, timeoutMs = 10_000, fetch: doFetch = fetch, signal } = grafana;
+  return httpRequest<Json>(`${url}${path}`, {
+    method,
+    body,
+    headers: authHeader(grafana),
+    timeoutMs,
+    signal,
+    expect: accept,
+    fetch: doFetch,
+    service: "Grafana",
+    baseUrl: url,
+    hint,
+    errorClass: GrafanaError,
+  });
 }
 
 function hint(status: number): string {
+  if (status === 0) return " (is it running, and is GRAFANA_URL right?)";
   if (status === 401) {
     return " (check GRAFANA_TOKEN, or GRAFANA_USER and GRAFANA_PASSWORD)";
   }
@@ -341,12 +335,4 @@ function hint(status: number): string {
     return " (another data source has this name or uid: rename or delete it)";
   }
   return "";
-}
-
-function parseJson(text: string): Json {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -5,8 +5,11 @@
  * around it.
  *
  * The client's own `write()` serves badly here (under Deno it sends no gzip,
- * and it neither retries nor honours Retry-After), and InfluxDB 3 Core does
- * not serve its Flight query path; so this one module adds, over `fetch`:
+ * and it neither retries nor honours Retry-After). InfluxDB 3 Core serves
+ * Flight SQL on its HTTP port too (that is how Grafana's SQL data source
+ * queries it); this module queries over `/api/v3/query_sql`, which needs no
+ * gRPC client. So this one module adds, over the
+ * project's HTTP helper (`httpRequest` of `@cryptocandles/runtime`):
  * writes in chunks of at most 5,000 lines, gzip, a request timeout, retries
  * with jittered back-off on network errors, 5xx and 429 (honouring
  * Retry-After), per-line rejections of a 400, SQL queries over
@@ -16,7 +19,14 @@
  */
 import { escape } from "@influxdata/influxdb3-client";
 import type { Config } from "@cryptocandles/config";
-import { retry, type RetryOptions } from "@cryptocandles/runtime";
+import {
+  HttpError,
+  type HttpErrorOptions,
+  httpRequest,
+  type RequestOptions,
+  retry,
+  type RetryOptions,
+} from "@cryptocandles/runtime";
 import type { Ticker } from "@cryptocandles/ticker";
 
 /** Where InfluxDB is and how to talk to it. */
@@ -56,29 +66,34 @@ export function influxOptions(influx: Config["influx"]): InfluxOptions {
   return { host: influx.host, token: influx.token, database: influx.database };
 }
 
-/** A write or query InfluxDB refused or did not answer. */
-export class InfluxWriteError extends Error {
-  /** HTTP status, or 0 when InfluxDB did not answer. */
-  readonly status: number;
-  /** True for no answer, 5xx and 429. */
-  readonly retriable: boolean;
-  /** Milliseconds a 429/503 asked to wait (Retry-After). */
-  readonly retryAfterMs?: number;
+/**
+ * A write or query InfluxDB refused or did not answer: an
+ * {@linkcode HttpError} (`status`, 0 when there was no answer; `retriable`
+ * for no answer, 408, 429 and 5xx; `retryAfterMs`; `cause`).
+ *
+ * @example Stop on a refused token, wait on an outage
+ * ```ts ignore
+ * import { InfluxWriteError, writeLines } from "@cryptocandles/influx";
+ * try {
+ *   await writeLines(lines, influx);
+ * } catch (error) {
+ *   if (error instanceof InfluxWriteError && !error.retriable) throw error;
+ * }
+ * ```
+ */
+export class InfluxWriteError extends HttpError {
   /**
    * @param message What failed, with InfluxDB's own message.
    * @param status HTTP status, or 0.
-   * @param options Retry-After and the cause.
+   * @param options Method, URL, InfluxDB's answer, Retry-After and the cause.
    */
   constructor(
     message: string,
     status: number,
-    options: { retryAfterMs?: number; cause?: unknown } = {},
+    options: HttpErrorOptions = {},
   ) {
-    super(message, { cause: options.cause });
+    super(message, status, options);
     this.name = "InfluxWriteError";
-    this.status = status;
-    this.retriable = status === 0 || status === 429 || status >= 500;
-    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -214,26 +229,29 @@ async function writeChunk(
     body = await gzip(body);
     headers["content-encoding"] = "gzip";
   }
-  const response = await request(
-    url,
-    { method: "POST", headers, body, signal },
-    influx,
-    "write",
-  );
-  if (response.ok) {
-    await response.body?.cancel();
+  try {
+    await httpRequest(url, {
+      ...requestOptions(influx, "write"),
+      method: "POST",
+      headers,
+      body,
+      signal,
+      parse: "none",
+    });
     return [];
+  } catch (error) {
+    const data = (error as { body?: { data?: unknown } }).body?.data;
+    if (
+      error instanceof InfluxWriteError && error.status === 400 &&
+      Array.isArray(data) && data.length > 0
+    ) {
+      return data.map((d: { line_number: number; error_message: string }) => ({
+        index: d.line_number - 1,
+        message: d.error_message,
+      }));
+    }
+    throw error;
   }
-  const text = await response.text();
-  const json = parseJson(text);
-  const data = Array.isArray(json?.data) ? json.data : undefined;
-  if (response.status === 400 && data && data.length > 0) {
-    return data.map((d: { line_number: number; error_message: string }) => ({
-      index: d.line_number - 1,
-      message: d.error_message,
-    }));
-  }
-  throw httpError("write", response, json?.error ?? text);
 }
 
 /**
@@ -253,21 +271,15 @@ export async function querySql(
   sql: string,
   influx: InfluxOptions,
 ): Promise<Record<string, unknown>[]> {
-  const response = await request(
+  const { body } = await httpRequest<Record<string, unknown>[] | undefined>(
     `${influx.host}/api/v3/query_sql`,
     {
+      ...requestOptions(influx, "query"),
       method: "POST",
-      headers: { "content-type": "application/json", ...auth(influx) },
-      body: JSON.stringify({ db: influx.database, q: sql, format: "json" }),
+      body: { db: influx.database, q: sql, format: "json" },
     },
-    influx,
-    "query",
   );
-  const text = await response.text();
-  if (!response.ok) {
-    throw httpError("query", response, parseJson(text)?.error ?? text);
-  }
-  return text.trim() === "" ? [] : JSON.parse(text);
+  return body ?? [];
 }
 
 /**
@@ -285,20 +297,22 @@ export async function querySql(
 export async function ensureDatabase(
   influx: InfluxOptions,
 ): Promise<"created" | "exists"> {
-  const response = await request(
-    `${influx.host}/api/v3/configure/database`,
-    {
+  try {
+    await httpRequest(`${influx.host}/api/v3/configure/database`, {
+      ...requestOptions(influx, "create database"),
       method: "POST",
-      headers: { "content-type": "application/json", ...auth(influx) },
-      body: JSON.stringify({ db: influx.database }),
-    },
-    influx,
-    "create database",
-  );
-  const text = await response.text();
-  if (response.ok) return "created";
-  if (response.status === 409 || /already exists/i.test(text)) return "exists";
-  throw httpError("create database", response, parseJson(text)?.error ?? text);
+      body: { db: influx.database },
+      parse: "none",
+    });
+    return "created";
+  } catch (error) {
+    if (!(error instanceof InfluxWriteError)) throw error;
+    const answer = typeof error.body === "string"
+      ? error.body
+      : JSON.stringify(error.body ?? "");
+    if (error.status === 409 || /already exists/i.test(answer)) return "exists";
+    throw error;
+  }
 }
 
 /**
@@ -314,59 +328,28 @@ export async function ensureDatabase(
  */
 export async function influxHealthy(influx: InfluxOptions): Promise<boolean> {
   try {
-    const response = await (influx.fetch ?? fetch)(`${influx.host}/health`, {
-      headers: auth(influx),
-      signal: AbortSignal.timeout(2000),
+    await httpRequest(`${influx.host}/health`, {
+      ...requestOptions(influx, "health"),
+      timeoutMs: 2000,
+      parse: "none",
     });
-    await response.body?.cancel();
-    return response.ok;
+    return true;
   } catch {
     return false;
   }
 }
 
-async function request(
-  url: string,
-  init: RequestInit,
-  influx: InfluxOptions,
-  what: string,
-): Promise<Response> {
-  const { timeoutMs = 10_000, fetch: doFetch = fetch } = influx;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  try {
-    return await doFetch(url, {
-      ...init,
-      signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout,
-    });
-  } catch (cause) {
-    if (init.signal?.aborted) throw init.signal.reason;
-    const reason = (cause as Error).name === "TimeoutError"
-      ? `no answer in ${timeoutMs} ms`
-      : (cause as Error).message;
-    throw new InfluxWriteError(
-      `InfluxDB ${what} at ${influx.host}: ${reason}`,
-      0,
-      { cause },
-    );
-  }
-}
-
-function httpError(
-  what: string,
-  response: Response,
-  message: string,
-): InfluxWriteError {
-  const seconds = Number(response.headers.get("retry-after"));
-  const retryAfterMs = Number.isFinite(seconds) && seconds > 0
-    ? seconds * 1000
-    : undefined;
-  return new InfluxWriteError(
-    `InfluxDB ${what}: ${response.status} ${String(message).slice(0, 300)}`,
-    response.status,
-    {
-      retryAfterMs,
-    },
-  );
+/** What every call to InfluxDB shares: auth, timeout, fetch, and how errors name it. */
+function requestOptions(influx: InfluxOptions, what: string): RequestOptions {
+  const { host, timeoutMs = 10_000, fetch: doFetch = fetch } = influx;
+  return {
+    headers: auth(influx),
+    timeoutMs,
+    fetch: doFetch,
+    service: `InfluxDB ${what}`,
+    baseUrl: host,
+    errorClass: InfluxWriteError,
+  };
 }
 
 function isLoopback(host: string): boolean {
@@ -384,13 +367,4 @@ async function gzip(text: string): Promise<ArrayBuffer> {
     new CompressionStream("gzip"),
   );
   return await new Response(stream).arrayBuffer();
-}
-
-// deno-lint-ignore no-explicit-any
-function parseJson(text: string): any {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -5,7 +5,14 @@
  * @module
  */
 import "@cryptocandles/runtime/node_warnings";
-import { type Admin, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
+import {
+  type Admin,
+  type ICustomPartitioner,
+  Kafka,
+  type KafkaConfig,
+  Partitioners,
+  type SASLOptions,
+} from "kafkajs";
 import type { Config } from "@cryptocandles/config";
 import { kafkaLogCreator, type Logger } from "@cryptocandles/runtime";
 import { retry } from "@cryptocandles/runtime";
@@ -65,6 +72,22 @@ export function createKafka(
   });
 }
 
+/**
+ * kafkajs's default partitioner: Java's murmur2(key) mod partitions, so a
+ * key lands where a Java client puts it (tBTCUSD → 1, tETHUSD → 0 with 2
+ * partitions). Given to every producer as `createPartitioner`, which also
+ * keeps kafkajs from warning that its default changed.
+ *
+ * @example A producer keyed like Java's
+ * ```ts ignore
+ * import { createKafka, defaultPartitioner } from "@cryptocandles/kafka";
+ * const producer = createKafka(config.kafka, { clientId: "demo", log })
+ *   .producer({ createPartitioner: defaultPartitioner });
+ * ```
+ */
+export const defaultPartitioner: ICustomPartitioner =
+  Partitioners.DefaultPartitioner;
+
 /** The shape a topic must have. */
 export interface TopicShape {
   topic: string;
@@ -98,7 +121,10 @@ export async function ensureTopic(
 ): Promise<EnsureResult> {
   const { topic, partitions, replication, minIsr } = shape;
   const existing = await admin.listTopics();
+  // kafkajs's own leader wait gives up on UNKNOWN_TOPIC_OR_PARTITION when
+  // topics are created side by side: waitForLeaders() below retries it.
   const created = !existing.includes(topic) && await admin.createTopics({
+    waitForLeaders: false,
     topics: [{
       topic,
       numPartitions: partitions,

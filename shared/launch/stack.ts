@@ -1,36 +1,55 @@
 /**
- * The local stack without Docker: three Kafka 4.3.1 KRaft nodes (broker +
- * controller each) and Apicurio Registry 3.3.3, run from jars that Maven
- * fetches into `.stack/`. Used by `deno task stack`, the test task and
- * `launch.ts`.
+ * The local stack's processes, without Docker: three Kafka 4.3.1 KRaft
+ * nodes (broker + controller each) and Apicurio Registry 3.3.3, run from
+ * jars that Maven fetches into `.stack/`, on the JDK that `java.ts` links
+ * as `.stack/jdk`. Starting (with pid files), readiness, status and
+ * stopping; the configuration they run with comes from `render.ts`. Used by
+ * `deno task stack`, the test task, the benchmarks and `launch.ts`.
  *
  * @module
  */
-import { runCommand } from "@cryptocandles/runtime";
 import { loadConfig } from "@cryptocandles/config";
 import { createKafka } from "@cryptocandles/kafka";
-import { createLogger, type Logger } from "@cryptocandles/runtime";
+import {
+  createLogger,
+  delay,
+  describeProcess,
+  exists,
+  type Logger,
+  runCommand,
+  signalProcess,
+  spawnDetached,
+} from "@cryptocandles/runtime";
+import { ensureJdk } from "./java.ts";
+import {
+  brokerProperties,
+  clusterIdFrom,
+  DEFAULT_PORTS,
+  formatArgs,
+  kafkaArgs,
+  log4jConfig,
+  nodeConfigFile,
+  NODES,
+  registryArgs,
+  registryJar,
+  registryManagementPort,
+  type StackPorts,
+} from "./render.ts";
 
 /** One process of the stack. */
 export interface Service {
   /** `kafka-1`, `kafka-2`, `kafka-3` or `registry`. */
   name: string;
-  /** Ports it listens on (all on 127.0.0.1). */
+  /** Ports it listens on, all on 127.0.0.1 (the registry's second is its management interface). */
   ports: number[];
 }
 
 /** Options shared by the stack functions. */
-export interface StackOptions {
-  /** The folder for jars, data, logs and pids. @default {".stack"} */
+export interface StackOptions extends Partial<StackPorts> {
+  /** The folder for jars, the JDK link, data, logs and pids. @default {".stack"} */
   dir?: string;
   /** Maven project that lists the jars. @default {"stack/pom.xml"} */
   pom?: string;
-  /** First broker port; brokers use 3 from here. @default {19090} */
-  brokerPort?: number;
-  /** First controller port; controllers use 3 from here. @default {19093} */
-  controllerPort?: number;
-  /** Schema registry port. @default {8081} */
-  registryPort?: number;
   /** Where progress lines go. */
   log?: Logger;
   /** Give up waiting for readiness after this many ms. @default {180000} */
@@ -42,8 +61,6 @@ export interface ServiceStatus extends Service {
   pid?: number;
   running: boolean;
 }
-
-const NODES = [1, 2, 3];
 
 /**
  * Lists the services of the stack with their ports.
@@ -58,25 +75,30 @@ const NODES = [1, 2, 3];
  * ```
  */
 export function stackServices(options: StackOptions = {}): Service[] {
-  const { brokerPort = 19090, controllerPort = 19093, registryPort = 8081 } =
-    options;
+  const { brokerPort, controllerPort, registryPort } = portsOf(options);
   return [
     ...NODES.map((n) => ({
       name: `kafka-${n}`,
       ports: [brokerPort + n - 1, controllerPort + n - 1],
     })),
-    { name: "registry", ports: [registryPort] },
+    {
+      name: "registry",
+      ports: [registryPort, registryManagementPort(registryPort)],
+    },
   ];
 }
 
 /**
- * Reports which services of the stack run, by the pids the stack wrote.
+ * Reports which services of the stack run, by the pids the stack wrote
+ * (checked against each process's command line, so a reused pid is not
+ * taken for ours).
  *
  * @param options Folder and ports.
  * @returns One entry per service.
  *
  * @example
  * ```ts ignore
+ * import { stackStatus } from "@cryptocandles/launch";
  * for (const s of await stackStatus()) console.log(s.name, s.running ? s.pid : "down");
  * ```
  */
@@ -100,17 +122,24 @@ export async function stackStatus(
  * @param options Folder, ports, logger and timeout.
  * @returns The names of the services this call started (empty when all ran).
  * @throws {Error} When a port is taken by a process the stack did not start,
- *   when Maven or Java is missing, or when readiness times out (with the log tail).
+ *   when Maven or Java 21+ is missing, or when readiness times out (with the log tail).
  *
  * @example
  * ```ts ignore
+ * import { stackUp } from "@cryptocandles/launch";
  * const started = await stackUp({ log });
  * ```
  */
 export async function stackUp(options: StackOptions = {}): Promise<string[]> {
   const { dir = ".stack", pom = "stack/pom.xml", log, timeoutMs = 180_000 } =
     options;
-  const status = await stackStatus(options);
+  let status = await stackStatus(options);
+  // Another `up` (a second terminal, a test run) may be starting the same
+  // services: one at a time, and look again once it is done.
+  await using _lock = status.every((s) => s.running)
+    ? undefined
+    : await lockStack(dir, timeoutMs);
+  if (_lock) status = await stackStatus(options);
   const missing = status.filter((s) => !s.running);
   if (missing.length === 0) {
     log?.info("stack already running", {
@@ -121,26 +150,33 @@ export async function stackUp(options: StackOptions = {}): Promise<string[]> {
   for (const service of missing) {
     for (const port of service.ports) assertPortFree(port, service.name);
   }
+  const stackDir = absolute(dir);
   await fetchJars(dir, pom, log);
-  const java = await findJava();
-  await Deno.mkdir(`${dir}/logs`, { recursive: true });
-  await Deno.mkdir(`${dir}/run`, { recursive: true });
-  await writeKafkaConfigs(dir, options);
+  const java = await ensureJdk({ dir, log });
+  for (const sub of ["logs", "run", "conf", "data"]) {
+    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+  }
+  const ports = portsOf(options);
+  for (const n of NODES) {
+    await Deno.writeTextFile(
+      nodeConfigFile(stackDir, n),
+      brokerProperties(n, { ports, dataDir: `${stackDir}/data` }),
+    );
+  }
+  await Deno.writeTextFile(`${dir}/conf/log4j2.yaml`, log4jConfig());
   for (const service of missing) {
-    const args = service.name === "registry"
-      ? registryArgs(dir, service.ports[0])
-      : await kafkaArgs(dir, Number(service.name.slice(6)), java);
-    const child = new Deno.Command(java, {
-      args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      detached: true,
-    }).spawn();
-    child.unref();
-    await Deno.writeTextFile(pidFile(dir, service.name), String(child.pid));
+    let args: string[];
+    if (service.name === "registry") {
+      args = registryArgs(service.ports[0], stackDir);
+    } else {
+      const node = Number(service.name.slice("kafka-".length));
+      await formatOnce(dir, stackDir, node, java);
+      args = kafkaArgs(node, stackDir);
+    }
+    const pid = spawnDetached(java, args);
+    await Deno.writeTextFile(pidFile(dir, service.name), String(pid));
     log?.info(`started ${service.name}`, {
-      pid: child.pid,
+      pid,
       ports: service.ports.join(","),
     });
   }
@@ -158,6 +194,7 @@ export async function stackUp(options: StackOptions = {}): Promise<string[]> {
  *
  * @example
  * ```ts ignore
+ * import { stackDown } from "@cryptocandles/launch";
  * await stackDown({ clean: true });
  * ```
  */
@@ -168,15 +205,15 @@ export async function stackDown(
   const running = (await stackStatus(options)).filter((s) =>
     s.running && (!only || only.includes(s.name))
   );
-  for (const s of running) await signal(s.pid!, "TERM");
+  for (const s of running) await signalProcess(s.pid!, "TERM");
   const deadline = Date.now() + 30_000;
   for (const s of running) {
     while (await isOurs(dir, s.name, s.pid!) && Date.now() < deadline) {
-      await sleep(200);
+      await delay(200);
     }
     if (await isOurs(dir, s.name, s.pid!)) {
       log?.warn(`${s.name} ignored SIGTERM for 30 s, killing`, { pid: s.pid });
-      await signal(s.pid!, "KILL");
+      await signalProcess(s.pid!, "KILL");
     }
     await Deno.remove(pidFile(dir, s.name)).catch(() => {});
     log?.info(`stopped ${s.name}`, { pid: s.pid });
@@ -190,12 +227,28 @@ export async function stackDown(
   return running.map((s) => s.name);
 }
 
+function portsOf(options: StackOptions): StackPorts {
+  const {
+    brokerPort = DEFAULT_PORTS.brokerPort,
+    controllerPort = brokerPort + NODES.length,
+    registryPort = DEFAULT_PORTS.registryPort,
+  } = options;
+  return { brokerPort, controllerPort, registryPort };
+}
+
+/** `dir` as an absolute path, links not resolved (the command lines name it so). */
+function absolute(dir: string): string {
+  return dir.startsWith("/")
+    ? dir
+    : `${Deno.cwd()}/${dir.replace(/^\.\//, "")}`;
+}
+
 async function waitReady(
   options: StackOptions,
   timeoutMs: number,
 ): Promise<void> {
-  const { dir = ".stack", brokerPort = 19090, registryPort = 8081, log } =
-    options;
+  const { dir = ".stack", log } = options;
+  const { brokerPort, registryPort } = portsOf(options);
   const deadline = Date.now() + timeoutMs;
   const brokers = NODES.map((n) => `127.0.0.1:${brokerPort + n - 1}`);
   let brokersUp = 0;
@@ -211,21 +264,21 @@ async function waitReady(
         );
       }
     }
-    if (brokersUp < 3) brokersUp = await countBrokers(brokers);
+    if (brokersUp < NODES.length) brokersUp = await countBrokers(brokers);
     if (!registryUp) {
       registryUp = await fetch(
         `http://127.0.0.1:${registryPort}/apis/ccompat/v7/subjects`,
       )
         .then(async (r) => (await r.body?.cancel(), r.ok), () => false);
     }
-    if (brokersUp === 3 && registryUp) {
+    if (brokersUp === NODES.length && registryUp) {
       log?.info("stack ready", {
         brokers: brokers.join(","),
         registry: `http://127.0.0.1:${registryPort}`,
       });
       return;
     }
-    await sleep(1000);
+    await delay(1000);
   }
   throw new Error(
     `stack not ready after ${
@@ -267,179 +320,65 @@ async function fetchJars(
   log?.info(
     "fetching Kafka 4.3.1 and Apicurio Registry 3.3.3 jars with Maven (once)",
   );
-  const outDir = await Deno.realPath(".").then((cwd) => `${cwd}/${dir}/libs`);
+  const mvn = ["-q", "-B", "-f", pom];
   await runCommand("mvn", [
-    "-q",
-    "-B",
-    "-f",
-    pom,
+    ...mvn,
     "dependency:copy-dependencies",
-    `-DoutputDirectory=${outDir}`,
+    `-DoutputDirectory=${absolute(dir)}/libs`,
   ]);
-  await runCommand("mvn", [
-    "-q",
-    "-B",
-    "-f",
-    pom,
-    "dependency:unpack@apicurio",
-  ]);
+  await runCommand("mvn", [...mvn, "dependency:unpack@apicurio"]);
   await Deno.writeTextFile(marker, new Date().toISOString());
 }
 
-/** Java 21+ is needed by Apicurio 3; the newest JDK under /usr/lib/jvm or JAVA_HOME, else `java`. */
-async function findJava(): Promise<string> {
-  const candidates: { path: string; version: number }[] = [];
-  const home = Deno.env.get("JAVA_HOME");
-  const dirs = home ? [home] : [];
-  try {
-    for await (const entry of Deno.readDir("/usr/lib/jvm")) {
-      dirs.push(`/usr/lib/jvm/${entry.name}`);
-    }
-  } catch { /* no /usr/lib/jvm */ }
-  for (const d of dirs) {
-    const version = Number(
-      /(?:^|[-/])(?:java-|jdk-?|temurin-|openjdk-)?(\d{2})(?:[.-]|$)/.exec(d)
-        ?.[1] ?? 0,
-    );
-    if (version >= 21 && await exists(`${d}/bin/java`)) {
-      candidates.push({ path: `${d}/bin/java`, version });
-    }
-  }
-  candidates.sort((a, b) => b.version - a.version);
-  if (candidates.length > 0) return candidates[0].path;
-  const text = await runCommand("java", ["-version"]).then(
-    (t) => t.stderr + t.stdout,
-    () => "",
-  );
-  const major = Number(/version "(\d+)/.exec(text)?.[1] ?? 0);
-  if (major >= 21) return "java";
-  throw new Error(
-    "Java 21 or newer is needed for Apicurio Registry 3.3.3 (found none in JAVA_HOME, /usr/lib/jvm or PATH)",
-  );
-}
-
-async function writeKafkaConfigs(
+/** Formats node `node`'s storage with the stack's cluster id, unless done before. */
+async function formatOnce(
   dir: string,
-  options: StackOptions,
-): Promise<void> {
-  const { brokerPort = 19090, controllerPort = 19093 } = options;
-  const cwd = Deno.cwd();
-  await Deno.mkdir(`${dir}/conf`, { recursive: true });
-  const voters = NODES.map((n) => `${n}@127.0.0.1:${controllerPort + n - 1}`)
-    .join(",");
-  for (const n of NODES) {
-    const broker = `127.0.0.1:${brokerPort + n - 1}`;
-    const props = [
-      "process.roles=broker,controller",
-      `node.id=${n}`,
-      `controller.quorum.voters=${voters}`,
-      `listeners=PLAINTEXT://${broker},CONTROLLER://127.0.0.1:${
-        controllerPort + n - 1
-      }`,
-      `advertised.listeners=PLAINTEXT://${broker}`,
-      "controller.listener.names=CONTROLLER",
-      "inter.broker.listener.name=PLAINTEXT",
-      "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-      `log.dirs=${cwd}/${dir}/data/node-${n}`,
-      "num.partitions=2",
-      "default.replication.factor=3",
-      "min.insync.replicas=2",
-      "offsets.topic.replication.factor=3",
-      "transaction.state.log.replication.factor=3",
-      "transaction.state.log.min.isr=2",
-      "share.coordinator.state.topic.replication.factor=3",
-      "share.coordinator.state.topic.min.isr=2",
-      "group.initial.rebalance.delay.ms=0",
-      "auto.create.topics.enable=false",
-      "log.segment.bytes=67108864",
-      "",
-    ];
-    await Deno.writeTextFile(
-      `${dir}/conf/node-${n}.properties`,
-      props.join("\n"),
-    );
-  }
-  const log4j = `Configuration:
-  name: cryptocandles-stack
-  Appenders:
-    File:
-      name: file
-      fileName: "\${sys:kafka.logs.dir}/\${sys:stack.node}.log"
-      PatternLayout:
-        pattern: "[%d] %p %m (%c)%n"
-  Loggers:
-    Root:
-      level: WARN
-      AppenderRef:
-        - ref: file
-    Logger:
-      - name: kafka.server.KafkaRaftServer
-        level: INFO
-      - name: kafka.server.BrokerServer
-        level: INFO
-`;
-  await Deno.writeTextFile(`${dir}/conf/log4j2.yaml`, log4j);
-}
-
-async function kafkaArgs(
-  dir: string,
-  n: number,
+  stackDir: string,
+  node: number,
   java: string,
-): Promise<string[]> {
-  const cwd = Deno.cwd();
-  const conf = `${cwd}/${dir}/conf/node-${n}.properties`;
-  const common = [
-    "-Xms128m",
-    "-Xmx512m",
-    "-XX:+UseG1GC",
-    `-Dlog4j2.configurationFile=${cwd}/${dir}/conf/log4j2.yaml`,
-    `-Dkafka.logs.dir=${cwd}/${dir}/logs`,
-    `-Dstack.node=kafka-${n}`,
-    "-cp",
-    `${cwd}/${dir}/libs/*`,
-  ];
-  if (!(await exists(`${dir}/data/node-${n}/meta.properties`))) {
-    const clusterFile = `${dir}/data/cluster-id`;
-    await Deno.mkdir(`${dir}/data`, { recursive: true });
-    if (!(await exists(clusterFile))) {
-      await Deno.writeTextFile(clusterFile, randomClusterId());
-    }
-    const clusterId = (await Deno.readTextFile(clusterFile)).trim();
-    await runCommand(java, [
-      ...common,
-      "kafka.tools.StorageTool",
-      "format",
-      "-t",
-      clusterId,
-      "-c",
-      conf,
-    ]);
+): Promise<void> {
+  if (await exists(`${dir}/data/node-${node}/meta.properties`)) return;
+  const clusterFile = `${dir}/data/cluster-id`;
+  if (!(await exists(clusterFile))) {
+    const id = clusterIdFrom(crypto.getRandomValues(new Uint8Array(16)));
+    await Deno.writeTextFile(clusterFile, id);
   }
-  return [...common, "kafka.Kafka", conf];
+  const clusterId = (await Deno.readTextFile(clusterFile)).trim();
+  await runCommand(java, formatArgs(node, stackDir, clusterId));
 }
 
-function registryArgs(dir: string, port: number): string[] {
-  const cwd = Deno.cwd();
-  return [
-    "-Xms64m",
-    "-Xmx384m",
-    `-Dquarkus.http.port=${port}`,
-    "-Dquarkus.http.host=127.0.0.1",
-    "-Dquarkus.log.console.enable=false",
-    "-Dquarkus.log.file.enable=true",
-    `-Dquarkus.log.file.path=${cwd}/${dir}/logs/registry.log`,
-    "-jar",
-    `${cwd}/${dir}/apicurio/quarkus-run.jar`,
-  ];
-}
-
-/** A KRaft cluster id: 16 random bytes, base64url without padding. */
-function randomClusterId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll(
-    "/",
-    "_",
-  ).replace(/=+$/, "");
+/**
+ * Holds `<dir>/up.lock` (with this process's pid) until disposed; waits
+ * while a live process holds it, and takes over from a dead one.
+ */
+async function lockStack(
+  dir: string,
+  timeoutMs: number,
+): Promise<AsyncDisposable> {
+  const file = `${dir}/up.lock`;
+  await Deno.mkdir(dir, { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      await Deno.writeTextFile(file, String(Deno.pid), { createNew: true });
+      return { [Symbol.asyncDispose]: () => Deno.remove(file).catch(() => {}) };
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    const holder = Number(await Deno.readTextFile(file).catch(() => ""));
+    if (!holder || !(await describeProcess(holder))) {
+      await Deno.remove(file).catch(() => {});
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `another "stack up" (pid ${holder}) has held ${file} for ${
+          timeoutMs / 1000
+        } s`,
+      );
+    }
+    await delay(500);
+  }
 }
 
 function pidFile(dir: string, name: string): string {
@@ -460,34 +399,22 @@ async function runningPid(
 }
 
 /**
- * True when `pid` is alive and its command line is the one the stack ran
- * (guards against pid reuse). Asks `ps`: Deno grants /proc only with -A.
+ * True when `pid` is alive and its command line names this stack folder's
+ * file of the service (guards against pid reuse and against another
+ * checkout's stack).
  */
 async function isOurs(
   dir: string,
   name: string,
   pid: number,
 ): Promise<boolean> {
-  const output = await new Deno.Command("ps", {
-    args: ["-o", "stat=,args=", "-p", String(pid)],
-    stdin: "null",
-  })
-    .output();
-  const line = new TextDecoder().decode(output.stdout).trim();
-  if (!output.success || line === "" || line.startsWith("Z")) return false;
+  const info = await describeProcess(pid);
+  if (!info) return false;
+  const stackDir = absolute(dir);
   const marker = name === "registry"
-    ? `${dir}/apicurio/quarkus-run.jar`
-    : `${dir}/conf/node-${name.slice(6)}.properties`;
-  return line.includes(marker);
-}
-
-/** Sends a signal with `kill(1)`: Deno.kill needs unscoped --allow-run. */
-async function signal(pid: number, name: "TERM" | "KILL"): Promise<void> {
-  await new Deno.Command("kill", {
-    args: [`-${name}`, String(pid)],
-    stdin: "null",
-    stderr: "null",
-  }).output();
+    ? registryJar(stackDir)
+    : nodeConfigFile(stackDir, Number(name.slice("kafka-".length)));
+  return info.args.includes(marker);
 }
 
 function assertPortFree(port: number, service: string): void {
@@ -509,12 +436,4 @@ async function logTail(dir: string, name: string): Promise<string> {
     "(no log)"
   );
   return text.trimEnd().split("\n").slice(-10).join("\n");
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,11 +5,20 @@
  *
  * @module
  */
-import { type Admin, AssignerProtocol } from "kafkajs";
-import { commandSucceeds, runCommand } from "@cryptocandles/runtime";
 import type { Config } from "@cryptocandles/config";
-import { createKafka } from "@cryptocandles/kafka";
-import { createLogger, type Logger } from "@cryptocandles/runtime";
+import {
+  type Admin,
+  AssignerProtocol,
+  createKafka,
+} from "@cryptocandles/kafka";
+import {
+  commandSucceeds,
+  createLogger,
+  type Logger,
+  runCommand,
+} from "@cryptocandles/runtime";
+import { findJdk } from "./java.ts";
+import { stackPorts } from "./render.ts";
 import { stackDown, stackUp } from "./stack.ts";
 import type { Member } from "./status.ts";
 
@@ -53,7 +62,7 @@ export async function prepareStack(
     if (await kafkaAnswers(config)) mode = "external";
     else if (await commandSucceeds("docker", ["info"])) mode = "compose";
     else if (
-      await commandSucceeds("java", ["-version"]) &&
+      await findJdk().then(() => true, () => false) &&
       await commandSucceeds("mvn", ["-v"])
     ) mode = "local";
     else {
@@ -74,7 +83,7 @@ export async function prepareStack(
     return { mode, started: [], composeStarted: false };
   }
   if (mode === "local") {
-    const started = await stackUp({ log });
+    const started = await stackUp({ ...stackPorts(config), log });
     return { mode, started, composeStarted: false };
   }
   const { stdout: running } = await runCommand("docker", [

@@ -8,7 +8,7 @@
  * @module
  */
 import type { Logger } from "@cryptocandles/runtime";
-import { backoff, delay } from "@cryptocandles/runtime";
+import { backoff, delay, writeStderr } from "@cryptocandles/runtime";
 
 /** How to run one child. */
 export interface ChildSpec {
@@ -51,7 +51,7 @@ export interface SuperviseOptions {
   log: Logger;
   /** Gets each parsed JSON line (for status), with the child's run name (`producer`, `producer#1` after a restart). */
   onEvent?: (name: string, event: LogEvent) => void;
-  /** Prints a child's line for people. @default {writing to stderr} */
+  /** Prints a child's line for people. @default {writeStderr (the logger's own stderr sink)} */
   print?: (line: string) => void;
   /** Restarts allowed before giving up. @default {20} */
   maxRestarts?: number;
@@ -75,8 +75,7 @@ export function supervise(
   spec: ChildSpec,
   options: SuperviseOptions,
 ): Supervised {
-  const { log, onEvent, maxRestarts = 20 } = options;
-  const print = options.print ?? ((line: string) => console.error(line));
+  const { log, onEvent, print = writeStderr, maxRestarts = 20 } = options;
   let child: Deno.ChildProcess | undefined;
   let stopping = false;
   let wake: (() => void) | undefined;

@@ -47,7 +47,19 @@ const SECRET_KEY = /token|password|secret|authorization|sasl/i;
 
 const encoder = new TextEncoder();
 
-function writeStderr(line: string): void {
+/**
+ * Writes one line to stderr, as every {@linkcode Logger} does by default:
+ * the sink for lines that are already formatted (a child's prefixed line).
+ *
+ * @param line The line, without its newline.
+ *
+ * @example Print a child's line as is
+ * ```ts
+ * import { writeStderr } from "@cryptocandles/runtime";
+ * writeStderr("[producer] sending");
+ * ```
+ */
+export function writeStderr(line: string): void {
   Deno.stderr.writeSync(encoder.encode(line + "\n"));
 }
 

@@ -7,12 +7,16 @@
  *
  * @module
  */
-import type { EachBatchPayload, KafkaMessage, Producer } from "kafkajs";
 import {
   AvroDecodeError,
   type AvroType,
   decodeValue,
 } from "@cryptocandles/avro";
+import type {
+  EachBatchPayload,
+  KafkaMessage,
+  Producer,
+} from "@cryptocandles/kafka";
 import {
   type InfluxOptions,
   InfluxWriteError,
@@ -107,6 +111,14 @@ interface Poison {
   error: string;
 }
 
+/** What {@linkcode createSink} returns. */
+export interface Sink {
+  /** The kafkajs `eachBatch` handler. */
+  eachBatch: (payload: EachBatchPayload) => Promise<void>;
+  /** Counters for the status view. */
+  stats: SinkStats;
+}
+
 /**
  * Creates the `eachBatch` handler and its counters.
  *
@@ -119,14 +131,6 @@ interface Poison {
  * await consumer.run({ eachBatchAutoResolve: false, eachBatch: sink.eachBatch });
  * ```
  */
-/** What {@linkcode createSink} returns. */
-export interface Sink {
-  /** The kafkajs `eachBatch` handler. */
-  eachBatch: (payload: EachBatchPayload) => Promise<void>;
-  /** Counters for the status view. */
-  stats: SinkStats;
-}
-
 export function createSink(options: SinkOptions): Sink {
   const { chunk = 5000 } = options;
   const stats: SinkStats = {

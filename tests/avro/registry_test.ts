@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readSchema } from "@cryptocandles/avro";
 import { createRegistry, RegistryError } from "@cryptocandles/avro";
+import { HttpError } from "@cryptocandles/runtime";
 
 const BASE = "http://registry.test/apis/ccompat/v7";
 const SUBJECT = "CRIPTOMONEDAS-value";
@@ -129,6 +130,41 @@ Deno.test("typeById() error carries the start of a 4xx body that is not JSON", a
     registry.typeById(2),
     /400 <html>Bad gateway config<\/html>/,
   );
+});
+
+Deno.test("register() waits what a 429's Retry-After asks, and its RegistryError is an HttpError", async () => {
+  const { fetch, seen } = fakeFetch(
+    () =>
+      new Response(JSON.stringify({ message: "slow down" }), {
+        status: 429,
+        headers: { "retry-after": "0" },
+      }),
+    json(200, { id: 12 }),
+  );
+  const delays: number[] = [];
+  const registry = createRegistry(BASE, {
+    fetch,
+    retry: {
+      ...FAST,
+      minTimeout: 5000,
+      onRetry: (_, __, ms) => delays.push(ms),
+    },
+  });
+  assert.deepEqual(await registry.register(SUBJECT, V2), { id: 12 });
+  assert.deepEqual(delays, [0]);
+  assert.equal(seen.length, 2);
+
+  const refused = fakeFetch(json(422, { error_code: 42201, message: "bad" }));
+  const error = await createRegistry(BASE, {
+    fetch: refused.fetch,
+    retry: FAST,
+  })
+    .register(SUBJECT, V2).catch((e) => e);
+  assert.ok(error instanceof RegistryError);
+  assert.ok(error instanceof HttpError);
+  assert.equal(error.method, "POST");
+  assert.equal(error.url, `${BASE}/subjects/${SUBJECT}/versions`);
+  assert.equal(error.code, 42201);
 });
 
 Deno.test("register() posts the schema as AVRO to the subject's versions", async () => {

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { loadConfig, parseFlags } from "@cryptocandles/config";
+import {
+  ASSIGNORS,
+  helpText,
+  loadConfig,
+  LOG_FORMATS,
+  parseFlags,
+  SASL_MECHANISMS,
+  SOURCES,
+  VARIABLES,
+} from "@cryptocandles/config";
 import { runScript } from "../support.ts";
 
 const env = (vars: Record<string, string>) => new Map(Object.entries(vars));
@@ -136,4 +145,135 @@ Deno.test("a script given an invalid variable exits 2 with one line naming it", 
     assert.equal(lines.length, 1, result.stderr);
     assert.match(lines[0], new RegExp(name.split("_")[0]));
   }
+});
+
+Deno.test("VARIABLES names every variable once, each with a help line", () => {
+  const names = VARIABLES.map((v) => v.name);
+  assert.equal(new Set(names).size, names.length, `repeated: ${names}`);
+  assert.equal(names.length, 34);
+  for (const v of VARIABLES) {
+    assert.match(v.name, /^[A-Z][A-Z0-9_]+$/);
+    assert.ok(v.help.length > 0, `${v.name} has help`);
+  }
+  assert.deepEqual(names.slice(0, 3), [
+    "KAFKA_BROKERS",
+    "KAFKA_TOPIC",
+    "KAFKA_PARTITIONS",
+  ]);
+  assert.equal(names.at(-1), "LOG_FORMAT");
+});
+
+Deno.test("the enum arrays are the values loadConfig() accepts", () => {
+  assert.deepEqual(SOURCES, [
+    "bitfinex-ws",
+    "bitfinex-rest",
+    "synthetic",
+    "replay",
+  ]);
+  assert.deepEqual(ASSIGNORS, ["range", "roundrobin", "sticky"]);
+  assert.deepEqual(SASL_MECHANISMS, [
+    "plain",
+    "scram-sha-256",
+    "scram-sha-512",
+  ]);
+  assert.deepEqual(LOG_FORMATS, ["text", "json"]);
+  for (const source of SOURCES) {
+    const config = loadConfig(env({ SOURCE: source, REPLAY_FILE: "r.jsonl" }));
+    assert.equal(config.source, source);
+  }
+  for (const assignor of ASSIGNORS) {
+    assert.equal(
+      loadConfig(env({ ASSIGNOR: assignor })).consumer.assignor,
+      assignor,
+    );
+  }
+  for (const format of LOG_FORMATS) {
+    assert.equal(loadConfig(env({ LOG_FORMAT: format })).logFormat, format);
+  }
+});
+
+Deno.test("loadConfig() trims values and gives blank ones the default", () => {
+  const config = loadConfig(
+    env({ KAFKA_TOPIC: "  T1 ", COINS: " ", KAFKA_PARTITIONS: "" }),
+  );
+  assert.equal(config.kafka.topic, "T1");
+  assert.equal(config.consumer.dlqTopic, "T1.dlq");
+  assert.deepEqual(config.coins, ["tBTCUSD", "tETHUSD", "tSOLUSD", "tXRPUSD"]);
+  assert.equal(config.kafka.partitions, 2);
+});
+
+Deno.test("loadConfig() leaves optional variables undefined when unset", () => {
+  const config = loadConfig(env({}));
+  assert.equal(config.kafka.sasl, undefined);
+  assert.equal(config.replay.file, undefined);
+  assert.equal(config.recordFile, undefined);
+  assert.equal(config.influx.token, undefined);
+  assert.equal(config.grafana.token, undefined);
+  assert.equal(config.grafana.user, undefined);
+  assert.equal(config.grafana.password, undefined);
+});
+
+Deno.test("loadConfig() reads the typed values of every kind of row", () => {
+  const config = loadConfig(env({
+    KAFKA_BROKERS: "b1:9092, b2:9092,b1:9092",
+    KAFKA_SSL: "yes",
+    SYNTHETIC_RATE: "0.5",
+    REPLAY_SPEED: "0",
+    DLQ_TOPIC: "dead",
+    SCHEMA_REGISTRY_URL: "https://registry.example.com/apis/ccompat/v7/",
+    CHART_HOST: "0.0.0.0",
+    RECORD_FILE: "recordings/x.jsonl",
+  }));
+  assert.deepEqual(config.kafka.brokers, ["b1:9092", "b2:9092"]);
+  assert.equal(config.kafka.ssl, true);
+  assert.equal(config.synthetic.rate, 0.5);
+  assert.equal(config.replay.speed, 0);
+  assert.equal(config.consumer.dlqTopic, "dead");
+  assert.equal(
+    config.registryUrl,
+    "https://registry.example.com/apis/ccompat/v7",
+  );
+  assert.equal(config.chart.host, "0.0.0.0");
+  assert.equal(config.recordFile, "recordings/x.jsonl");
+});
+
+Deno.test("KAFKA_SASL_MECHANISM turns SASL on and wants a user and a password", () => {
+  const sasl = {
+    KAFKA_SASL_MECHANISM: "scram-sha-512",
+    KAFKA_SASL_USERNAME: "me",
+    KAFKA_SASL_PASSWORD: "secret",
+  };
+  assert.deepEqual(loadConfig(env(sasl)).kafka.sasl, {
+    mechanism: "scram-sha-512",
+    username: "me",
+    password: "secret",
+  });
+  assert.throws(
+    () => loadConfig(env({ ...sasl, KAFKA_SASL_MECHANISM: "kerberos" })),
+    /^TypeError: KAFKA_SASL_MECHANISM must be one of plain, scram-sha-256, scram-sha-512: current value is "kerberos"$/,
+  );
+  assert.throws(
+    () => loadConfig(env({ ...sasl, KAFKA_SASL_PASSWORD: "" })),
+    /^TypeError: KAFKA_SASL_PASSWORD must be set when KAFKA_SASL_MECHANISM is set$/,
+  );
+  assert.equal(
+    loadConfig(env({ KAFKA_SASL_USERNAME: "me" })).kafka.sasl,
+    undefined,
+  );
+});
+
+Deno.test("helpText() lists each variable with its flag and default", () => {
+  const text = helpText("deno task x [flags]", ["--own X   mine"]);
+  const lines = text.split("\n");
+  assert.equal(lines[0], "usage: deno task x [flags]");
+  assert.equal(lines[1], "  --own X   mine");
+  assert.match(
+    text,
+    /\n {2}--kafka-topic +KAFKA_TOPIC +ticker topic \(default CRIPTOMONEDAS\)\n/,
+  );
+  assert.match(
+    text,
+    /\n {2}--replay-file +REPLAY_FILE +JSON-lines ticks to replay \(SOURCE=replay\)\n/,
+  );
+  assert.equal(lines.filter((l) => l.startsWith("  --")).length, 35);
 });

@@ -1,7 +1,9 @@
 /**
  * Starts and stops the local InfluxDB 3 double (`influxdb3_double.py`) for
  * tests: a Python server that answers InfluxDB 3 Core's HTTP API (writes,
- * SQL through DataFusion, databases, health) and has fault switches.
+ * SQL through DataFusion, databases, health) and its Flight SQL (gRPC) on
+ * the same port, acknowledges writes after a WAL flush as Core does, and
+ * has fault switches.
  *
  * The double runs from the project's virtual environment, made with
  * `python3 -m venv .venv && .venv/bin/pip install -r tests/doubles/requirements.txt`.
@@ -15,6 +17,21 @@ export interface InfluxDoubleOptions {
   port?: number;
   /** Token every request must carry (Bearer, Token or Basic); omitted, none is asked. */
   token?: string;
+  /**
+   * A file as `influxdb3 serve --admin-token-file` reads it: JSON
+   * `{"token": "apiv3_…", "name": "…"}`. Its token is accepted too; one that
+   * does not start with `apiv3_` stops the double, as it stops Core.
+   */
+  adminTokenFile?: string;
+  /**
+   * Milliseconds between WAL flushes (`--wal-flush-interval`). A write is
+   * answered after the next flush, or at once with `no_sync=true`, and its
+   * points become queryable at that flush, as in InfluxDB 3 Core, whose
+   * default is 1 s. 0 stores and answers every write at once (the double's
+   * shortcut, not a Core setting).
+   * @default {1000}
+   */
+  walFlushIntervalMs?: number;
   /**
    * Endpoints served without a token, as `influxdb3 serve --disable-authz`
    * does; InfluxDB 3 Core asks a token for them too by default.
@@ -42,10 +59,20 @@ export interface InfluxDoubleModeAction {
   delayMs?: number;
   /** Requests the mode applies to before it reverts to `ok`; omitted, it stays. */
   times?: number;
+  /**
+   * `"writes"`: the mode applies to the write endpoints alone, and queries
+   * are answered as usual (so a test can read what was stored during an
+   * outage of writes). Omitted, it applies to every request.
+   */
+  only?: "writes";
 }
 
-/** What {@linkcode InfluxDouble.control} accepts: a mode, `"reset"` or `"stats"`. */
-export type InfluxDoubleAction = InfluxDoubleModeAction | "reset" | "stats";
+/** What {@linkcode InfluxDouble.control} accepts: a mode, `"reset"`, `"stats"` or `"flush"`. */
+export type InfluxDoubleAction =
+  | InfluxDoubleModeAction
+  | "reset"
+  | "stats"
+  | "flush";
 
 /** The double's counters (since start or the last reset). */
 export interface InfluxDoubleStats {
@@ -63,10 +90,20 @@ export interface InfluxDoubleStats {
   rejected: number;
   /** Lines refused inside partial writes. */
   rejected_lines: number;
-  /** Requests to `/api/v3/query_sql`. */
+  /** Requests to `/api/v3/query_sql`, and Flight SQL queries run by `DoGet`. */
   queries: number;
+  /** HTTP queries whose answer was cut off by an error while executing. */
+  queries_cut: number;
+  /** gRPC calls to the Flight SQL service. */
+  flight_requests: number;
+  /** Writes whose points wait in the WAL buffer for the next flush. */
+  wal_pending: number;
+  /** WAL flushes that moved points into the tables. */
+  wal_flushes: number;
   /** Databases besides `_internal`. */
   databases: string[];
+  /** Flight SQL commands received, by name, such as `flight_CommandStatementQuery`. */
+  [command: `flight_${string}`]: number;
 }
 
 /** A running double, from {@linkcode startInfluxDouble}. */
@@ -77,10 +114,17 @@ export interface InfluxDouble extends AsyncDisposable {
   readonly port: number;
   /** The token it asks for, if any. */
   readonly token: string | undefined;
+  /**
+   * Flight SQL on the same port, as a gRPC URI over plain TCP, such as
+   * `grpc+tcp://127.0.0.1:40123` (Grafana's `insecureGrpc`).
+   */
+  readonly flightUri: string;
   /** Reads the counters. */
   control(action: "stats"): Promise<InfluxDoubleStats>;
-  /** Drops every database, the mode and the counters. */
+  /** Drops every database, the WAL buffer, the mode and the counters. */
   control(action: "reset"): Promise<void>;
+  /** Flushes the WAL buffer now, as the next tick would; true when it held points. */
+  control(action: "flush"): Promise<boolean>;
   /** Switches the fault mode. */
   control(action: InfluxDoubleModeAction): Promise<void>;
   /** Runs SQL through `POST /api/v3/query_sql` (json) and returns the rows; throws on any other status. */
@@ -100,7 +144,7 @@ const SETUP =
 /**
  * Starts the InfluxDB 3 double on 127.0.0.1 and waits until it listens.
  *
- * @param options Port, token and limits.
+ * @param options Port, token, WAL flush interval and limits.
  * @returns The running double; `close()` it (or `await using` it).
  * @throws {Error} When `.venv` is missing or the double does not start, with the tail of its stderr.
  *
@@ -125,15 +169,27 @@ export async function startInfluxDouble(
     maxDatabases = 5,
     database = "criptomonedas",
     startTimeoutMs = 15_000,
+    walFlushIntervalMs = 1000,
+    adminTokenFile,
   } = options;
+  if (!(Number.isFinite(walFlushIntervalMs) && walFlushIntervalMs >= 0)) {
+    throw new RangeError(
+      `walFlushIntervalMs must be 0 or more, not ${walFlushIntervalMs}`,
+    );
+  }
   const args = [
     fileUrlToPath(SCRIPT),
     "--port",
     String(port),
     "--max-databases",
     String(maxDatabases),
+    "--wal-flush-interval",
+    `${walFlushIntervalMs}ms`,
   ];
   if (token !== undefined) args.push("--token", token);
+  if (adminTokenFile !== undefined) {
+    args.push("--admin-token-file", adminTokenFile);
+  }
   if (disableAuthz.length > 0) {
     args.push("--disable-authz", disableAuthz.join(","));
   }
@@ -192,7 +248,14 @@ export async function startInfluxDouble(
       );
       return undefined;
     }
-    const { mode, retryAfter, delayMs, times } = action;
+    if (action === "flush") {
+      const answer = await json(
+        await fetch(`${url}/__double/flush`, { method: "POST" }),
+        "flush",
+      ) as { flushed: boolean };
+      return answer.flushed;
+    }
+    const { mode, retryAfter, delayMs, times, only } = action;
     await json(
       await fetch(`${url}/__double/mode`, {
         method: "POST",
@@ -202,6 +265,7 @@ export async function startInfluxDouble(
           retry_after: retryAfter,
           delay_ms: delayMs,
           times,
+          only,
         }),
       }),
       "mode",
@@ -213,6 +277,7 @@ export async function startInfluxDouble(
     url,
     port: Number(match[2]),
     token,
+    flightUri: `grpc+tcp://${match[1]}:${match[2]}`,
     control: control as InfluxDouble["control"],
     async query(sql, queryOptions = {}) {
       const response = await fetch(`${url}/api/v3/query_sql`, {

@@ -5,9 +5,24 @@ import {
   startInfluxDouble,
 } from "./influx_double.ts";
 
-// Every test starts its own double (about 0.2 s) on a free port.
+// Every test starts its own double (about 0.2 s) on a free port. Writes are
+// answered after a WAL flush as in InfluxDB 3 Core; a 10 ms interval (Core's
+// default is 1 s) keeps the tests that are not about it quick.
 const start = (options: InfluxDoubleOptions = {}) =>
-  startInfluxDouble({ database: "db", ...options });
+  startInfluxDouble({ database: "db", walFlushIntervalMs: 10, ...options });
+
+/** Waits until `condition` holds, polling, or fails after `timeoutMs`. */
+async function until(
+  condition: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 interface WriteOptions {
   db?: string;
@@ -484,8 +499,12 @@ Deno.test("influx double: with a token, a request without it is a 401", async ()
   const url = `${influx.url}/api/v3/write_lp?db=db`;
   const post = (headers: Record<string, string>) =>
     answer(fetch(url, { method: "POST", headers, body: "a v=1 1" }));
-  assert.equal((await post({})).status, 401);
-  assert.equal((await post({ authorization: "Bearer wrong" })).status, 401);
+  // InfluxDB 3 Core's AuthenticationError::Unauthenticated, as JSON.
+  const refused = { error: "the request was not authenticated" };
+  const missing = await post({});
+  assert.deepEqual([missing.status, JSON.parse(missing.text)], [401, refused]);
+  const wrong = await post({ authorization: "Bearer wrong" });
+  assert.deepEqual([wrong.status, JSON.parse(wrong.text)], [401, refused]);
   assert.equal((await post({ authorization: "Bearer sekret" })).status, 204);
   assert.equal((await post({ authorization: "Token sekret" })).status, 204);
   const basic = `Basic ${btoa("user:sekret")}`;
@@ -647,4 +666,214 @@ Deno.test("influx double: a 5,000-line batch is stored whole, the last duplicate
     ),
     [4_322],
   );
+});
+
+// The write-ahead log, as InfluxDB 3 Core's (influxdb3_wal/src/object_store.rs):
+// an interval of an hour means the ticks never come during a test, so only
+// `control("flush")` flushes, and the order of events is certain.
+const NEVER = 3_600_000;
+
+Deno.test("influx double: a write waits in the WAL buffer and is answered by the flush that makes it queryable", async () => {
+  await using influx = await start({ walFlushIntervalMs: NEVER });
+  let settled = false;
+  const pending = write(influx, "w,k=a v=1 1", { precision: "ns" }).finally(
+    () => settled = true,
+  );
+  await until(
+    async () => (await influx.control("stats")).wal_pending === 1,
+    "the write to reach the WAL buffer",
+  );
+  // The catalog knows the table at once; its rows wait for the flush.
+  assert.deepEqual(await influx.query("SELECT count(*) AS n FROM w"), [{
+    n: 0,
+  }]);
+  assert.equal(settled, false, "answered before the WAL flush");
+  assert.equal(await influx.control("flush"), true);
+  const answered = await pending;
+  assert.equal(answered.status, 204, answered.text);
+  assert.deepEqual(await influx.query("SELECT v FROM w"), [{ v: 1 }]);
+  assert.equal(await influx.control("flush"), false, "the buffer is empty");
+});
+
+Deno.test("influx double: writes are answered no earlier than the next flush tick", async () => {
+  await using influx = await start({ walFlushIntervalMs: 200 });
+  for (let i = 1; i <= 3; i++) {
+    const before = (await influx.control("stats")).wal_flushes;
+    const w = await write(influx, `t v=${i} ${i}`, { precision: "ns" });
+    assert.equal(w.status, 204, w.text);
+    const after = await influx.control("stats");
+    assert.ok(after.wal_flushes > before, `write ${i} before its flush`);
+    assert.equal(after.wal_pending, 0);
+    // Acknowledged means queryable.
+    assert.deepEqual(await influx.query("SELECT count(*) AS n FROM t"), [{
+      n: i,
+    }]);
+  }
+});
+
+Deno.test("influx double: no_sync=true is answered at once; the points become queryable at the flush", async () => {
+  await using influx = await start({ walFlushIntervalMs: NEVER });
+  const w = await write(influx, "n v=1 1", {
+    precision: "ns",
+    params: { no_sync: "true" },
+  });
+  assert.equal(w.status, 204, w.text);
+  const stats = await influx.control("stats");
+  assert.deepEqual([stats.wal_pending, stats.wal_flushes], [1, 0]);
+  assert.deepEqual(await influx.query("SELECT count(*) AS n FROM n"), [{
+    n: 0,
+  }]);
+  assert.equal(await influx.control("flush"), true);
+  assert.deepEqual(await influx.query("SELECT v FROM n"), [{ v: 1 }]);
+  const bad = await write(influx, "n v=1 1", {
+    params: { no_sync: "maybe" },
+  });
+  assert.deepEqual([bad.status, bad.text], [
+    400,
+    "serde error: provided string was not `true` or `false`",
+  ]);
+});
+
+Deno.test("influx double: a write of only bad lines is refused at once, without waiting for a flush", async () => {
+  await using influx = await start({ walFlushIntervalMs: NEVER });
+  const w = await write(influx, "x v=\nx v=", { precision: "ns" });
+  assert.equal(w.status, 400);
+  assert.equal(JSON.parse(w.text).data.length, 2);
+  assert.equal((await influx.control("stats")).wal_pending, 0);
+});
+
+Deno.test("influx double: every refused line of a write is listed, past a hundred", async () => {
+  await using influx = await start();
+  const lines: string[] = [];
+  const bad: number[] = [];
+  for (let i = 1; i <= 400; i++) {
+    if (i % 3 === 0) {
+      lines.push(`many v=oops${i} ${i}`);
+      bad.push(i);
+    } else {
+      lines.push(`many v=${i} ${i}`);
+    }
+  }
+  assert.ok(bad.length > 100);
+  const w = await write(influx, lines.join("\n"), { precision: "ns" });
+  assert.equal(w.status, 400);
+  const body = JSON.parse(w.text);
+  assert.equal(body.error, "partial write of line protocol occurred");
+  assert.deepEqual(
+    body.data.map((d: { line_number: number }) => d.line_number),
+    bad,
+  );
+  assert.deepEqual(
+    await influx.query("SELECT count(*) AS n FROM many"),
+    [{ n: 400 - bad.length }],
+  );
+  assert.equal((await influx.control("stats")).rejected_lines, bad.length);
+});
+
+Deno.test("influx double: a query that fails while executing is a 200 whose body is cut off", async () => {
+  await using influx = await start();
+  assert.equal(
+    (await write(influx, 'e s="12" 1\ne s="abc" 2', { precision: "ns" }))
+      .status,
+    204,
+  );
+  for (const format of ["json", "jsonl", "csv"]) {
+    const response = await fetch(
+      `${influx.url}/api/v3/query_sql?${new URLSearchParams({
+        db: "db",
+        q: "SELECT CAST(s AS BIGINT) AS v FROM e",
+        format,
+      })}`,
+    );
+    assert.equal(response.status, 200, format);
+    await assert.rejects(response.text(), format);
+  }
+  // pretty and parquet collect before answering: an error answer.
+  const pretty = await getQuery(
+    influx,
+    "SELECT CAST(s AS BIGINT) AS v FROM e",
+    "pretty",
+  );
+  assert.equal(pretty.status, 500);
+  assert.match(pretty.text, /^datafusion error: .*Cannot cast string 'abc'/);
+  // A planning error is still a 400 before any body.
+  const planned = await getQuery(influx, "SELECT nope FROM e");
+  assert.equal(planned.status, 400);
+  assert.match(planned.text, /nope/);
+  const stats = await influx.control("stats");
+  assert.equal(stats.queries_cut, 3);
+  // The connection that was cut does not hurt the next request.
+  assert.deepEqual(await influx.query("SELECT s FROM e ORDER BY time"), [
+    { s: "12" },
+    { s: "abc" },
+  ]);
+});
+
+Deno.test("influx double: an admin token file's apiv3_ token is accepted, another refused at start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "influx-double-" });
+  try {
+    const good = `${dir}/admin.json`;
+    const token = "apiv3_" + "A".repeat(86);
+    await Deno.writeTextFile(
+      good,
+      JSON.stringify({ token, name: "_admin" }),
+      { mode: 0o600 },
+    );
+    {
+      await using influx = await start({ adminTokenFile: good });
+      const refused = await answer(fetch(`${influx.url}/health`));
+      assert.equal(refused.status, 401);
+      const health = await answer(
+        fetch(`${influx.url}/health`, {
+          headers: { authorization: `Bearer ${token}` },
+        }),
+      );
+      assert.equal(health.status, 200);
+    }
+    const bad = `${dir}/bad.json`;
+    await Deno.writeTextFile(
+      bad,
+      JSON.stringify({ token: "not-apiv3", name: "_admin" }),
+      { mode: 0o600 },
+    );
+    await assert.rejects(
+      start({ adminTokenFile: bad }),
+      /Invalid token format: must start with 'apiv3_'/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("influx double: reset releases a write waiting for a flush", async () => {
+  await using influx = await start({ walFlushIntervalMs: NEVER });
+  const pending = write(influx, "r v=1 1", { precision: "ns" });
+  await until(
+    async () => (await influx.control("stats")).wal_pending === 1,
+    "the write to reach the WAL buffer",
+  );
+  await influx.control("reset");
+  assert.equal((await pending).status, 204);
+  assert.equal((await influx.control("stats")).points, 0);
+});
+
+Deno.test("influx double: a fault switch with only: writes spares the queries", async () => {
+  await using influx = await start();
+  assert.equal(
+    (await write(influx, "o v=1 1", { precision: "ns" })).status,
+    204,
+  );
+  await influx.control({ mode: "error500", only: "writes" });
+  assert.equal(
+    (await write(influx, "o v=2 2", { precision: "ns" })).status,
+    500,
+  );
+  assert.deepEqual(await influx.query("SELECT v FROM o"), [{ v: 1 }]);
+  await influx.control({ mode: "ok" });
+  assert.equal(
+    (await write(influx, "o v=2 2", { precision: "ns" })).status,
+    204,
+  );
+  const stats = await influx.control("stats");
+  assert.deepEqual([stats.rejected, stats.points], [1, 2]);
 });

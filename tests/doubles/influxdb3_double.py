@@ -1,19 +1,33 @@
 #!/usr/bin/env python3
-"""A local double of the InfluxDB 3 Core HTTP API, for tests.
+"""A local double of InfluxDB 3 Core (HTTP API and Flight SQL), for tests.
 
 InfluxDB 3 cannot be installed where the project's tests run, so this server
-answers the same HTTP API from memory:
+answers the same APIs from memory, following Core's source (each behaviour
+below names the file of influxdata/influxdb or influxdata/influxdb3_core it
+follows):
 
 * ``POST /api/v3/write_lp`` and ``POST /api/v2/write``: line protocol (plain or
   gzip), parsed by the engine's rules and answered in the engine's words
-  (``204``, or ``400`` with the per-line report of a partial write).
+  (``204``, or ``400`` listing every refused line of a partial write).
+* The write-ahead log: a write's tables and columns exist at once, its rows
+  are buffered and become queryable at the next WAL flush, which comes every
+  ``--wal-flush-interval`` (Core's default 1 s). A write is answered after
+  that flush, or at once with ``no_sync=true``.
 * ``GET|POST /api/v3/query_sql``: SQL run by a real DataFusion engine over the
   stored points, one table per measurement (tags as ``Dictionary(Int32,
   Utf8)``, fields as Float64/Int64/UInt64/Utf8/Boolean, ``time`` as
-  ``Timestamp(ns)``), rendered as json, jsonl, csv, pretty or parquet.
+  ``Timestamp(ns)``), rendered as json, jsonl, csv, pretty or parquet. A
+  query that fails while planning is a ``400``; one that fails while
+  executing is a ``200`` whose (chunked) body is cut off, as Core streams it.
+* Arrow Flight SQL (gRPC) on the same port: ``GetFlightInfo`` with
+  ``CommandStatementQuery`` or ``CommandGetSqlInfo``, then ``DoGet`` with
+  the ticket it returned (or an IOx JSON ticket); the ``database`` header
+  picks the database, ``authorization: Bearer <token>`` is checked.
 * ``/api/v3/configure/database`` (create, list, delete), ``/health``,
   ``/api/v1/health``, ``/ping`` and ``/metrics``.
-* Bearer/Token/Basic authentication when started with ``--token``.
+* Bearer/Token/Basic authentication when started with ``--token`` or
+  ``--admin-token-file`` (a JSON file ``{"token": "apiv3_...", "name": ...}``,
+  refused unless the token starts with ``apiv3_``, as Core refuses it).
 
 A point with the same table, tag set and time as a stored one is merged into
 it (its fields overwrite, the others stay), as the engine deduplicates.
@@ -25,13 +39,15 @@ Fault switches for tests live under ``/__double/`` (never authenticated):
   every connection without an answer; ``error500``/``error429`` answer every
   ``/api/`` request with that status (429 carries ``Retry-After``); ``slow``
   delays every answer by ``delay_ms``. With ``times`` the mode applies to that
-  many requests, then reverts to ``ok``.
+  many requests, then reverts to ``ok``; with ``"only": "writes"`` it applies to
+  the write endpoints alone. The switches apply to HTTP only.
+* ``POST /__double/flush`` flushes the WAL buffer now (as a tick would).
 * ``GET /__double/mode``, ``GET /__double/stats``, ``POST /__double/reset``
-  (drops every database, the mode and the counters).
+  (drops every database, the WAL buffer, the mode and the counters).
 
 Usage::
 
-    python influxdb3_double.py --port 0 --token T
+    python influxdb3_double.py --port 0 --token T --wal-flush-interval 1s
 
 prints ``listening 127.0.0.1:PORT`` on stdout once it accepts connections and
 exits 0 on SIGTERM or SIGINT. Logs go to stderr (``--verbose`` for one line per
@@ -49,6 +65,7 @@ import json
 import math
 import os
 import re
+import select
 import signal
 import socket
 import struct
@@ -59,7 +76,7 @@ import uuid
 import zlib
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 VERSION = "3.8.0"
@@ -714,7 +731,9 @@ class Database:
 class ApiError(Exception):
     """An HTTP answer other than success, as the engine gives it."""
 
-    def __init__(self, status: int, body: str | bytes, content_type: str = "text/plain") -> None:
+    def __init__(
+        self, status: int, body: str | bytes, content_type: str | None = "text/plain"
+    ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body if isinstance(body, bytes) else body.encode()
@@ -726,6 +745,61 @@ def json_error(status: int, message: str, data: Any = None) -> ApiError:
     if data is not None:
         payload["data"] = data
     return ApiError(status, compact_json(payload), "application/json")
+
+
+def unauthenticated() -> ApiError:
+    """Core's 401 (influxdb3_server/src/http.rs, ``authenticate``)."""
+    return ApiError(401, '{"error": "the request was not authenticated"}', None)
+
+
+class Tokens:
+    """The tokens the server accepts: ``--token`` and the admin token file's."""
+
+    def __init__(self) -> None:
+        self.expiry: dict[str, int | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.expiry)
+
+    def add(self, token: str, expiry_millis: int | None = None) -> None:
+        self.expiry[token] = expiry_millis
+
+    def accepts(self, token: str) -> bool:
+        if token not in self.expiry:
+            return False
+        expiry = self.expiry[token]
+        return expiry is None or time.time() * 1000 < expiry
+
+
+def load_admin_token_file(path: str) -> tuple[str, int | None]:
+    """Reads ``--admin-token-file`` as Core does, or exits as Core does.
+
+    influxdb3/src/commands/serve.rs, ``initialize_admin_token_from_file``:
+    the file is JSON ``{"token": "apiv3_...", "name": "...",
+    "expiry_millis": N}``; a group- or world-readable file is only warned
+    about; a token that does not start with ``apiv3_`` stops the server
+    with "Invalid token format: must start with 'apiv3_'".
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise SystemExit(f"influxdb3-double: Failed to read admin token file metadata: {error}")
+    if mode & 0o077:
+        sys.stderr.write(
+            "influxdb3-double: Admin token file has insecure permissions: "
+            f"{mode & 0o777:o}. Consider using chmod 0600.\n"
+        )
+    try:
+        with open(path, encoding="utf-8") as file:
+            content = json.load(file)
+        token = content["token"]
+        str(content["name"])
+        expiry = content.get("expiry_millis")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"influxdb3-double: Failed to parse admin token file as JSON: {error}")
+    if not isinstance(token, str) or not token.startswith("apiv3_"):
+        raise SystemExit("influxdb3-double: Invalid token format: must start with 'apiv3_'")
+    return token, None if expiry is None else int(expiry)
 
 
 def compact_json(value: Any) -> str:
@@ -758,20 +832,110 @@ def validate_db_name(name: str, allow_rp: bool = True) -> None:
         )
 
 
+class Wal:
+    """Core's write-ahead log buffer and its flush tick.
+
+    Follows influxdb3_wal/src/object_store.rs (influxdata/influxdb): a write
+    with ``no_sync=false`` is buffered with a response channel
+    (``write_ops``) and answered only after the next flush has put the
+    buffer into a WAL file and handed it to the queryable buffer; with
+    ``no_sync=true`` (``write_ops_unconfirmed``) it is answered at once, and
+    its rows still become queryable only at that flush. The flush runs on a
+    ``tokio::time::interval`` of ``--wal-flush-interval`` (1 s by default,
+    ``WalConfig::default`` in influxdb3_wal/src/lib.rs) whose missed ticks are
+    skipped (``background_wal_flush``), and does nothing while the buffer is
+    empty. An interval of 0 is the double's own shortcut (Core refuses it):
+    rows are stored and answered at once.
+    """
+
+    def __init__(self, lock: threading.RLock, interval: float) -> None:
+        self.lock = lock  # the store's lock: staging and flushing hold it
+        self.interval = interval
+        self.pending: list[Callable[[], None]] = []
+        self.flushes = 0  # flushes that moved rows (or a drop), under both locks
+        self.flush_count = 0  # flushes that moved rows since the last reset
+        self.done = threading.Condition(threading.Lock())
+
+    def stage(self, apply: Callable[[], None]) -> int | None:
+        """Buffers the rows of one write (the caller holds the store lock).
+
+        Returns the ticket for ``wait``: the write is flushed once
+        ``flushes`` passes it. None when the rows were stored at once.
+        """
+        if self.interval <= 0:
+            apply()
+            return None
+        self.pending.append(apply)
+        return self.flushes
+
+    def wait(self, ticket: int | None) -> None:
+        """Returns once the flush that holds the write with this ticket is done."""
+        if ticket is None:
+            return
+        with self.done:
+            self.done.wait_for(lambda: self.flushes > ticket)
+
+    def flush(self) -> bool:
+        """Moves every buffered write into the tables and answers their writers."""
+        with self.lock:
+            ops, self.pending = self.pending, []
+            if not ops:
+                return False
+            for apply in ops:
+                apply()
+            self.flush_count += 1
+            with self.done:
+                self.flushes += 1
+                self.done.notify_all()
+        return True
+
+    def drop(self) -> None:
+        """Forgets the buffer (reset) and releases whoever waits on it."""
+        with self.lock:
+            self.pending = []
+            self.flush_count = 0
+            with self.done:
+                self.flushes += 1
+                self.done.notify_all()
+
+    def run(self, stop: threading.Event) -> None:
+        """Flushes on every tick until ``stop`` is set, then once more."""
+        if self.interval <= 0:
+            return
+        # tokio's interval ticks at once, then every interval: the first tick
+        # comes before the server listens, with nothing to flush yet.
+        start = time.monotonic()
+        tick = 1
+        while True:
+            delay = start + tick * self.interval - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                break
+            if stop.is_set():
+                break
+            self.flush()
+            # MissedTickBehavior::Skip: after a late flush, the next tick is
+            # the next one of the original schedule that is still ahead.
+            elapsed = time.monotonic() - start
+            tick = max(tick + 1, math.floor(elapsed / self.interval) + 1)
+        self.flush()  # Core flushes the buffer on shutdown (WalObjectStore::shutdown)
+
+
 class Store:
     """Every database, table and point, behind one lock."""
 
-    def __init__(self, max_databases: int) -> None:
+    def __init__(self, max_databases: int, wal_flush_interval: float = 0.0) -> None:
         self.lock = threading.RLock()
         self.max_databases = max_databases
         self.databases: dict[str, Database] = {}
         self.points = 0
+        self.wal = Wal(self.lock, wal_flush_interval)
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
             self.databases = {INTERNAL_DB: Database(INTERNAL_DB)}
             self.points = 0
+            self.wal.drop()
 
     def user_database_count(self) -> int:
         return sum(1 for name in self.databases if name != INTERNAL_DB)
@@ -807,18 +971,24 @@ class Store:
         precision: str,
         accept_partial: bool,
         default_time: int,
-    ) -> tuple[int, int, list[dict[str, Any]]]:
-        """Parses and stores a payload.
+    ) -> tuple[int, int, list[dict[str, Any]], int | None]:
+        """Parses a payload, registers its tables and columns, buffers its rows.
 
-        Returns (lines counted, points written, line errors); raises ApiError
-        for a refusal of the whole request.
+        As Core's write path does (influxdb3_write/src/write_buffer/mod.rs,
+        ``write_lp``): the lines are validated and the catalog (databases,
+        tables, columns) is updated at once, then the rows go to the WAL
+        buffer and reach the queryable buffer only when it is flushed.
+
+        Returns (lines counted, points buffered, line errors, WAL ticket to
+        wait for with ``Wal.wait``, or None when no row was buffered); raises
+        ApiError for a refusal of the whole request.
         """
         uniform = parse_uniform(text, precision, default_time)
         if uniform is not None:
             with self.lock:
-                written = self.apply_uniform(db_name, uniform)
-            if written is not None:
-                return uniform.count, written, []
+                rows = self.prepare_uniform(db_name, uniform)
+                if rows is not None:
+                    return uniform.count, uniform.count, [], self.wal.stage(rows)
         lines = split_lines(text)
         parsed: list[tuple[int, str, Any]] = []
         errors: list[dict[str, Any]] = []
@@ -847,9 +1017,9 @@ class Store:
             db = self.databases.get(db_name)
             if db is None:
                 if not parsed:
-                    return number, 0, errors
+                    return number, 0, errors, None
                 db = self.create_database(db_name, exists_ok=True)
-            written = 0
+            points: list[Any] = []
             if accept_partial:
                 for line_number, line, point in parsed:
                     problem = self.check_schema(db, point, register=True)
@@ -858,8 +1028,8 @@ class Store:
                             line_error(line_number, problem, render_line(line, point[2]), rendered=True)
                         )
                         continue
-                    self.apply(db, point)
-                    written += 1
+                    self.register(db, point)
+                    points.append(point)
                 errors.sort(key=lambda e: e["line_number"])
             else:
                 staged = {name: dict(t.schema) for name, t in db.tables.items()}
@@ -874,11 +1044,39 @@ class Store:
                             ),
                         )
                 for _number, _line, point in parsed:
-                    self.apply(db, point)
-                    written += 1
-            if written:
-                db.version += 1
-        return number, written, errors
+                    self.register(db, point)
+                    points.append(point)
+            ticket = self.wal.stage(lambda: self.apply_points(db, points)) if points else None
+        return number, len(points), errors, ticket
+
+    def register(self, db: Database, point) -> None:
+        """Adds the table and the columns a point names to the catalog now."""
+        measurement, tags, fields, _time = point
+        table = db.tables.get(measurement)
+        if table is None:
+            table = Table(measurement)
+            db.tables[measurement] = table
+            db.version += 1
+        schema = table.schema
+        added = False
+        for key in tags:
+            if key not in schema:
+                table.add_column(key, TAG)
+                added = True
+        for key, kind, _value in fields:
+            if key not in schema:
+                table.add_column(key, kind)
+                added = True
+        if added:
+            table.version += 1
+
+    def apply_points(self, db: Database, points: list[Any]) -> None:
+        """Moves buffered points into the queryable tables (at a WAL flush)."""
+        if self.databases.get(db.name) is not db:
+            return  # deleted while the rows waited in the buffer
+        for point in points:
+            self.apply(db, point)
+        db.version += 1
 
     @staticmethod
     def schema_problem(schema: dict[str, str] | None, point) -> tuple[str | None, list[tuple[str, str]]]:
@@ -973,8 +1171,11 @@ class Store:
                 columns[key][row] = value
         table.version += 1
 
-    def apply_uniform(self, db_name: str, batch: "UniformBatch") -> int | None:
-        """Stores a uniform batch column by column; None when its schema conflicts."""
+    def prepare_uniform(self, db_name: str, batch: "UniformBatch") -> Callable[[], None] | None:
+        """Registers a uniform batch's table and columns; None when its schema conflicts.
+
+        Returns what stores its rows, column by column, when the WAL is flushed.
+        """
         template = batch.template
         probe = (
             template.measurement,
@@ -998,6 +1199,15 @@ class Store:
         for key, kind in template.fields:
             if key not in table.schema:
                 table.add_column(key, kind)
+        table.version += 1
+        db.version += 1
+        return lambda: self.apply_uniform_rows(db, table, batch)
+
+    def apply_uniform_rows(self, db: Database, table: Table, batch: "UniformBatch") -> None:
+        """Stores the rows of a uniform batch (at a WAL flush)."""
+        if self.databases.get(db.name) is not db:
+            return  # deleted while the rows waited in the buffer
+        template = batch.template
         times = batch.times
         ordered = sorted(template.tag_keys)
         if not ordered:
@@ -1038,7 +1248,6 @@ class Store:
         self.points += len(fresh)
         table.version += 1
         db.version += 1
-        return batch.count
 
     def tables_for_query(self, db_name: str) -> dict[str, Any]:
         """Arrow tables of a database, rebuilt only after a write."""
@@ -1104,33 +1313,72 @@ def arrow_table(pa, table: Table):
 # ---------------------------------------------------------------------------
 
 
+class ExecutionError(Exception):
+    """A query that failed while executing, after its answer began."""
+
+
 class QueryEngine:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def run(self, db: str, sql: str, params: dict[str, Any] | None):
+    def plan(self, db: str, sql: str, params: dict[str, Any] | None):
+        """Plans a query and starts it, as Core does before it answers.
+
+        Returns (schema, batches): ``batches`` yields pyarrow RecordBatches
+        and raises ExecutionError when the query fails while executing.
+        Core plans (logical, optimised and physical plan) before the HTTP
+        answer starts and executes while it streams the body
+        (influxdb3_server/src/http.rs, ``query_sql`` and
+        ``record_batch_stream_to_body``); DataFusion's ``execute_stream``
+        draws the same line here. A planning error raises ApiError 400, an
+        unknown database ApiError 404.
+        """
         from datafusion import SessionConfig, SessionContext, SQLOptions
 
         tables = self.store.tables_for_query(db)
+        # As Core's iox_session_config (datafusion_util/src/config.rs in
+        # influxdata/influxdb3_core): SQL string types (CAST AS VARCHAR) stay
+        # Utf8, not Utf8View, which Flight SQL clients such as Grafana's
+        # cannot read.
         config = (
             SessionConfig()
             .with_default_catalog_and_schema("public", "iox")
             .with_information_schema(True)
+            .set("datafusion.sql_parser.map_string_types_to_utf8view", "false")
         )
         ctx = SessionContext(config)
         for name, table in tables.items():
-            ctx.register_record_batches(quote_identifier(name), [table.to_batches()])
+            batches = table.to_batches()
+            if not batches:  # a table the catalog knows whose rows wait in the WAL buffer
+                import pyarrow as pa
+
+                batches = [
+                    pa.RecordBatch.from_arrays(
+                        [pa.array([], f.type) for f in table.schema], schema=table.schema
+                    )
+                ]
+            ctx.register_record_batches(quote_identifier(name), [batches])
         options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         try:
             frame = ctx.sql_with_options(sql, options, param_values=params or None)
+            schema = frame.schema()
+            stream = frame.execute_stream()
         except Exception as error:  # DataFusion raises plain exceptions
             raise ApiError(400, clean_error(error)) from error
-        try:
-            return frame.schema(), frame.collect()
-        except Exception as error:
-            raise ApiError(
-                500, f"query error: error while executing plan: {clean_error(error)}"
-            ) from error
+
+        def batches():
+            try:
+                for batch in stream:
+                    yield batch.to_pyarrow()
+            except Exception as error:
+                raise ExecutionError(clean_error(error)) from error
+
+        return schema, batches()
+
+    def run(self, db: str, sql: str, params: dict[str, Any] | None):
+        """Plans and executes a query, returning (schema, every batch)."""
+        schema, batches = self.plan(db, sql, params)
+        return schema, list(batches)
 
 
 def quote_identifier(name: str) -> str:
@@ -1222,10 +1470,59 @@ def json_scalar(value: Any) -> Any:
     return value
 
 
+def json_rows(pa, batch) -> list[str]:
+    """The rows of a batch as arrow_json writes them: nulls left out."""
+    names, columns = batch_rows(pa, batch)
+    rows: list[str] = []
+    for i in range(batch.num_rows):
+        row = {}
+        for name, column in zip(names, columns):
+            value = column[i]
+            if value is not None:
+                row[name] = json_scalar(value)
+        rows.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=str))
+    return rows
+
+
+def render_chunks(fmt: str, batches):
+    """json, jsonl or csv, one chunk per batch, as Core streams them.
+
+    Follows ``record_batch_stream_to_body`` (influxdb3_server/src/http.rs):
+    json opens ``[`` with the first non-empty batch and closes with ``]``
+    (``[]`` when there was none), jsonl writes a line per row, csv a header
+    before the first rows. An ExecutionError from ``batches`` passes through
+    after the chunks already made.
+    """
+    import pyarrow as pa
+
+    first = True
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        if fmt == "json":
+            yield (("[" if first else ",") + ",".join(json_rows(pa, batch))).encode()
+        elif fmt == "jsonl":
+            yield "".join(row + "\n" for row in json_rows(pa, batch)).encode()
+        else:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            if first:
+                writer.writerow(batch.schema.names)
+            _names, columns = batch_rows(pa, batch)
+            for i in range(batch.num_rows):
+                writer.writerow([csv_cell(column[i]) for column in columns])
+            yield out.getvalue().encode()
+        first = False
+    if fmt == "json":
+        yield b"[]" if first else b"]"
+
+
 def render(fmt: str, schema, batches) -> bytes:
     import pyarrow as pa
 
     batches = [b for b in batches if b.num_rows]
+    if fmt in ("json", "jsonl", "csv"):
+        return b"".join(render_chunks(fmt, batches))
     if fmt == "parquet":
         if not batches:
             return b""
@@ -1234,31 +1531,6 @@ def render(fmt: str, schema, batches) -> bytes:
         sink = io.BytesIO()
         pq.write_table(pa.Table.from_batches(batches), sink)
         return sink.getvalue()
-    if fmt in ("json", "jsonl"):
-        rows: list[str] = []
-        for batch in batches:
-            names, columns = batch_rows(pa, batch)
-            for i in range(batch.num_rows):
-                row = {}
-                for name, column in zip(names, columns):
-                    value = column[i]
-                    if value is not None:
-                        row[name] = json_scalar(value)
-                rows.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=str))
-        if fmt == "json":
-            return ("[" + ",".join(rows) + "]").encode()
-        return "".join(row + "\n" for row in rows).encode()
-    if fmt == "csv":
-        if not batches:
-            return b""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(batches[0].schema.names)
-        for batch in batches:
-            _names, columns = batch_rows(pa, batch)
-            for i in range(batch.num_rows):
-                writer.writerow([csv_cell(column[i]) for column in columns])
-        return out.getvalue().encode()
     # pretty
     names = list(schema.names) if schema is not None else []
     if not names and batches:
@@ -1315,6 +1587,7 @@ class Switches:
     def reset(self) -> None:
         with self.lock:
             self.mode = "ok"
+            self.only: str | None = None
             self.retry_after = 1
             self.delay_ms = 0
             self.times: int | None = None
@@ -1327,14 +1600,20 @@ class Switches:
                 "rejected": 0,
                 "rejected_lines": 0,
                 "queries": 0,
+                "queries_cut": 0,
+                "flight_requests": 0,
             }
 
     def set_mode(self, settings: dict[str, Any]) -> dict[str, Any]:
         mode = settings.get("mode", "ok")
         if mode not in self.MODES:
             raise json_error(400, f"unknown mode {mode!r}, expected one of {', '.join(self.MODES)}")
+        only = settings.get("only")
+        if only not in (None, "writes"):
+            raise json_error(400, f"unknown only {only!r}, expected writes")
         with self.lock:
             self.mode = mode
+            self.only = only
             self.retry_after = int(settings.get("retry_after", 1))
             self.delay_ms = int(settings.get("delay_ms", 1000 if mode == "slow" else 0))
             times = settings.get("times")
@@ -1347,22 +1626,29 @@ class Switches:
             "retry_after": self.retry_after,
             "delay_ms": self.delay_ms,
             "times": self.times,
+            "only": self.only,
         }
 
-    def take(self) -> tuple[str, int, int]:
-        """The mode for one request, counting it against ``times``."""
+    def take(self, path: str) -> tuple[str, int, int]:
+        """The mode for one request to ``path``, counting it against ``times``.
+
+        With ``only: "writes"`` the mode applies to the write endpoints alone
+        (the others are served as in ``ok``, and not counted).
+        """
         with self.lock:
+            if self.only == "writes" and not is_write_path(path):
+                return "ok", self.retry_after, 0
             mode, retry_after, delay_ms = self.mode, self.retry_after, self.delay_ms
             if mode != "ok" and self.times is not None:
                 self.times -= 1
                 if self.times <= 0:
-                    self.mode, self.times, self.delay_ms = "ok", None, 0
+                    self.mode, self.times, self.delay_ms, self.only = "ok", None, 0, None
             return mode, retry_after, delay_ms
 
     def count(self, **increments: int) -> None:
         with self.lock:
             for key, value in increments.items():
-                self.stats[key] += value
+                self.stats[key] = self.stats.get(key, 0) + value
 
 
 # ---------------------------------------------------------------------------
@@ -1513,7 +1799,7 @@ class Handler(BaseHTTPRequestHandler):
             self.run_guarded(lambda: self.control(path))
             return
         switches.count(requests=1)
-        mode, retry_after, delay_ms = switches.take()
+        mode, retry_after, delay_ms = switches.take(path)
         if mode == "down":
             self.drop_connection()
             return
@@ -1591,19 +1877,29 @@ class Handler(BaseHTTPRequestHandler):
             self.respond(404, b"not found", "text/plain")
 
     def authenticate(self) -> None:
-        token = self.server.token  # type: ignore[attr-defined]
-        if token is None:
+        """Core's HTTP authentication (influxdb3_server/src/http.rs).
+
+        ``validate_auth_header`` accepts ``Bearer``, ``Token`` and ``Basic``
+        (the token as the password) and answers a malformed header with 400
+        and ``{"error": "Authorization header was malformed, ..."}``; a
+        missing or unknown token is ``AuthenticationError::Unauthenticated``,
+        a 401 whose body is ``{"error": "the request was not authenticated"}``
+        (the Display of that error).
+        """
+        tokens: Tokens = self.server.tokens  # type: ignore[attr-defined]
+        if not tokens:
             return
         header = self.headers.get("Authorization")
         if header is None:
             self.read_body_bytes()
-            raise ApiError(401, b"")
+            raise unauthenticated()
         parts = header.split(" ")
-        malformed = json_error(
+        malformed = ApiError(
             400,
-            "Authorization header was malformed, the request was not in the form of "
+            '{"error": "Authorization header was malformed, the request was not in the form of '
             "'Authorization: <auth-scheme> <token>', supported auth-schemes are Bearer, "
-            "Token and Basic",
+            "Token and Basic\"}",
+            None,
         )
         if len(parts) != 2 or parts[0] not in ("Bearer", "Token", "Basic"):
             self.read_body_bytes()
@@ -1619,9 +1915,9 @@ class Handler(BaseHTTPRequestHandler):
             if not sep or ":" in user:
                 self.read_body_bytes()
                 raise malformed
-        if given != token:
+        if not tokens.accepts(given):
             self.read_body_bytes()
-            raise ApiError(401, b"")
+            raise unauthenticated()
 
     # -- writes -------------------------------------------------------------
 
@@ -1638,8 +1934,8 @@ class Handler(BaseHTTPRequestHandler):
             self.read_body_bytes()
             raise ApiError(400, f"serde error: unrecognized precision unit: {precision_text}")
         accept_partial = parse_bool(self.params, "accept_partial", True)
-        parse_bool(self.params, "no_sync", False)
-        self.write_common(self.params["db"], precision, accept_partial)
+        no_sync = parse_bool(self.params, "no_sync", False)
+        self.write_common(self.params["db"], precision, accept_partial, no_sync)
 
     def write_v2(self) -> None:
         bucket = self.params.get("bucket")
@@ -1651,9 +1947,10 @@ class Handler(BaseHTTPRequestHandler):
         if precision is None:
             self.read_body_bytes()
             raise json_error(400, f"invalid precision value: {precision_text}")
-        self.write_common(bucket, precision, True)
+        # The v2 endpoint has no no_sync: it waits for the WAL flush.
+        self.write_common(bucket, precision, True, False)
 
-    def write_common(self, db: str, precision: str, accept_partial: bool) -> None:
+    def write_common(self, db: str, precision: str, accept_partial: bool, no_sync: bool) -> None:
         switches: Switches = self.server.switches  # type: ignore[attr-defined]
         store: Store = self.server.store  # type: ignore[attr-defined]
         try:
@@ -1668,12 +1965,20 @@ class Handler(BaseHTTPRequestHandler):
             text = body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ApiError(500, f"body content is not valid utf8: {error}") from error
-        lines, written, errors = store.write(db, text, precision, accept_partial, time.time_ns())
+        lines, written, errors, ticket = store.write(
+            db, text, precision, accept_partial, time.time_ns()
+        )
         switches.count(lines_received=lines, rejected_lines=len(errors))
         if written:
             switches.count(writes=1)
+        # influxdb3_write/src/write_buffer/mod.rs: `write_ops` (no_sync=false)
+        # returns after the WAL flush; `write_ops_unconfirmed` at once.
+        if not no_sync:
+            store.wal.wait(ticket)
         if errors:
-            raise json_error(400, "partial write of line protocol occurred", errors[:100])
+            # Core lists every refused line (http.rs, Error::PartialLpWrite
+            # serialises all of BufferedWriteRequest.invalid_lines).
+            raise json_error(400, "partial write of line protocol occurred", errors)
         self.respond(204, b"", None)
 
     # -- queries ------------------------------------------------------------
@@ -1718,9 +2023,48 @@ class Handler(BaseHTTPRequestHandler):
         if params is not None and not isinstance(params, dict):
             raise ApiError(400, f"{prefix}: invalid type: expected a map of parameters")
         engine: QueryEngine = self.server.engine  # type: ignore[attr-defined]
-        schema, batches = engine.run(str(request["db"]), str(request["q"]), params)
-        body = render(fmt, schema, batches)
+        schema, batches = engine.plan(str(request["db"]), str(request["q"]), params)
+        if fmt in ("json", "jsonl", "csv"):
+            self.respond_stream(fmt, batches)
+            return
+        # pretty and parquet collect every batch before answering, so an
+        # execution error is an error answer (Error::Datafusion, a 500).
+        try:
+            collected = list(batches)
+        except ExecutionError as error:
+            raise ApiError(500, f"datafusion error: {error}") from error
+        body = render(fmt, schema, collected)
         self.respond(200, body, FORMATS[fmt], {"Access-Control-Allow-Origin": "*"})
+
+    def respond_stream(self, fmt: str, batches) -> None:
+        """A 200 whose chunked body is cut off when the query fails while executing.
+
+        Core sends the status and headers, then streams the body
+        (``stream_results_to_response_body`` in influxdb3_server/src/http.rs);
+        an error from the record batch stream ends the body without its last
+        chunk, so the client sees a 200 and a broken body, and no message.
+        """
+        switches: Switches = self.server.switches  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", FORMATS[fmt])
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in render_chunks(fmt, batches):
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except ExecutionError as error:
+            switches.count(queries_cut=1)
+            if self.server.verbose:  # type: ignore[attr-defined]
+                sys.stderr.write(f"influxdb3-double: query cut off while executing: {error}\n")
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.wfile.write(b"0\r\n\r\n")
 
     def accept_format(self) -> str:
         accept = self.headers.get("Accept")
@@ -1800,13 +2144,479 @@ class Handler(BaseHTTPRequestHandler):
             with store.lock:
                 stats["points"] = store.points
                 stats["databases"] = sorted(n for n in store.databases if n != INTERNAL_DB)
+                stats["wal_pending"] = len(store.wal.pending)
+                stats["wal_flushes"] = store.wal.flush_count
             self.respond(200, compact_json(stats).encode(), "application/json")
+        elif path == "/__double/flush" and self.command == "POST":
+            flushed = store.wal.flush()
+            self.respond(200, compact_json({"flushed": flushed}).encode(), "application/json")
         elif path == "/__double/reset" and self.command == "POST":
             store.reset()
             switches.reset()
             self.respond(200, b'{"reset":true}', "application/json")
         else:
             self.respond(404, b"not found", "text/plain")
+
+
+# ---------------------------------------------------------------------------
+# Flight SQL
+# ---------------------------------------------------------------------------
+
+SQL_TYPE_URL = "type.googleapis.com/arrow.flight.protocol.sql."
+READ_INFO_TYPE_URL = "type.googleapis.com/influxdata.iox.querier.v1.ReadInfo"
+QUERY_TYPE_SQL = 1
+QUERY_TYPE_FLIGHT_SQL_MESSAGE = 3
+# service_grpc_flight/src/lib.rs (influxdata/influxdb3_core):
+# IOX_FLIGHT_SQL_DATABASE_REQUEST_HEADERS, "database" preferred.
+DATABASE_HEADERS = ("database", "bucket", "bucket-name", "iox-namespace-name")
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def pb_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+def pb_field(number: int, value: int | str | bytes) -> bytes:
+    """One protobuf field: a varint for an int, length-delimited otherwise."""
+    if isinstance(value, int):
+        return pb_varint(number << 3) + pb_varint(value)
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return pb_varint(number << 3 | 2) + pb_varint(len(data)) + data
+
+
+def pb_read_varint(data: bytes, i: int) -> tuple[int, int]:
+    value = 0
+    shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def pb_fields(data: bytes) -> dict[int, list[Any]]:
+    """A protobuf message as {field number: [values]} (ints or bytes)."""
+    out: dict[int, list[Any]] = {}
+    i = 0
+    n = len(data)
+    while i < n:
+        key, i = pb_read_varint(data, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = pb_read_varint(data, i)
+        elif wire == 2:
+            length, i = pb_read_varint(data, i)
+            if i + length > n:
+                raise ValueError("truncated field")
+            value = bytes(data[i : i + length])
+            i += length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value = bytes(data[i : i + size])
+            i += size
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if number == 0:
+            raise ValueError("field number 0")
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def pb_text(fields: dict[int, list[Any]], number: int) -> str:
+    values = fields.get(number)
+    return values[-1].decode() if values else ""
+
+
+def pb_any(type_url: str, value: bytes) -> bytes:
+    return pb_field(1, type_url) + pb_field(2, value)
+
+
+def unpack_any(data: bytes) -> tuple[str, bytes]:
+    fields = pb_fields(data)
+    values = fields.get(2)
+    return pb_text(fields, 1), values[-1] if values else b""
+
+
+# The server information a CommandGetSqlInfo gets: the scalar entries of
+# flightsql/src/sql_info/mod.rs (influxdata/influxdb3_core), by SqlInfo id.
+SQL_INFO: dict[int, tuple[str, Any]] = {
+    0: ("string", "InfluxDB IOx"),  # FLIGHT_SQL_SERVER_NAME
+    1: ("string", "2"),  # FLIGHT_SQL_SERVER_VERSION
+    2: ("string", "1.3"),  # FLIGHT_SQL_SERVER_ARROW_VERSION
+    3: ("bool", True),  # FLIGHT_SQL_SERVER_READ_ONLY
+    4: ("bool", True),  # FLIGHT_SQL_SERVER_SQL
+    5: ("bool", False),  # FLIGHT_SQL_SERVER_SUBSTRAIT
+    8: ("int32", 0),  # FLIGHT_SQL_SERVER_TRANSACTION: unspecified
+    9: ("bool", False),  # FLIGHT_SQL_SERVER_CANCEL
+    100: ("int32", 0),  # FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT
+    101: ("int32", 0),  # FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT
+    500: ("bool", False),  # SQL_DDL_CATALOG
+    501: ("bool", False),  # SQL_DDL_SCHEMA
+    502: ("bool", False),  # SQL_DDL_TABLE
+    503: ("int32", 3),  # SQL_IDENTIFIER_CASE: lowercase
+    504: ("string", '"'),  # SQL_IDENTIFIER_QUOTE_CHAR
+    505: ("int32", 1),  # SQL_QUOTED_IDENTIFIER_CASE: case insensitive
+    506: ("bool", True),  # SQL_ALL_TABLES_ARE_SELECTABLE
+    507: ("int32", 0),  # SQL_NULL_ORDERING: nulls sorted high
+}
+
+
+def sql_info_table(pa, wanted: list[int]):
+    """The GetSqlInfo answer, in the schema the Flight SQL spec fixes."""
+    value_type = pa.dense_union(
+        [
+            pa.field("string_value", pa.string()),
+            pa.field("bool_value", pa.bool_()),
+            pa.field("bigint_value", pa.int64()),
+            pa.field("int32_bitmask", pa.int32()),
+            pa.field("string_list", pa.list_(pa.field("item", pa.string()))),
+            pa.field(
+                "int32_to_int32_list_map",
+                pa.map_(pa.int32(), pa.list_(pa.field("item", pa.int32()))),
+            ),
+        ]
+    )
+    schema = pa.schema(
+        [pa.field("info_name", pa.uint32(), nullable=False), pa.field("value", value_type, nullable=False)]
+    )
+    ids = [i for i in (wanted or sorted(SQL_INFO)) if i in SQL_INFO]
+    codes = {"string": 0, "bool": 1, "int64": 2, "int32": 3}
+    children: list[list[Any]] = [[], [], [], []]
+    types: list[int] = []
+    offsets: list[int] = []
+    for info_id in ids:
+        kind, value = SQL_INFO[info_id]
+        code = codes[kind]
+        types.append(code)
+        offsets.append(len(children[code]))
+        children[code].append(value)
+    union = pa.UnionArray.from_dense(
+        pa.array(types, pa.int8()),
+        pa.array(offsets, pa.int32()),
+        [
+            pa.array(children[0], pa.string()),
+            pa.array(children[1], pa.bool_()),
+            pa.array(children[2], pa.int64()),
+            pa.array(children[3], pa.int32()),
+            pa.array([], value_type.field(4).type),
+            pa.array([], value_type.field(5).type),
+        ],
+        [value_type.field(i).name for i in range(6)],
+    )
+    return schema, pa.Table.from_arrays([pa.array(ids, pa.uint32()), union], schema=schema)
+
+
+class NotFound(KeyError):
+    """A gRPC NotFound (pyarrow maps KeyError to it), with a plain message."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def make_flight_server(http: "Server"):
+    """The Flight SQL service, on 127.0.0.1 at a port of its own.
+
+    It follows service_grpc_flight/src/lib.rs (influxdata/influxdb3_core),
+    the service Core mounts next to its HTTP API (influxdb3_server/src/grpc.rs):
+    ``GetFlightInfo`` reads the database header, decodes the Flight SQL
+    command, checks the token, looks the database up and plans the query,
+    then answers with one endpoint whose ticket is an ``Any`` wrapping an
+    IOx ``ReadInfo`` that carries the command (service_grpc_flight/src/
+    request.rs); ``DoGet`` decodes that ticket (or a JSON ticket), checks the
+    token again and streams the record batches, an execution error ending
+    the stream with its status.
+    """
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    store: Store = http.store  # type: ignore[attr-defined]
+    engine: QueryEngine = http.engine  # type: ignore[attr-defined]
+    tokens: Tokens = http.tokens  # type: ignore[attr-defined]
+    switches: Switches = http.switches  # type: ignore[attr-defined]
+
+    class Headers(flight.ServerMiddleware):
+        def __init__(self, headers: dict[str, list[Any]]) -> None:
+            self.headers = headers
+
+    class HeadersFactory(flight.ServerMiddlewareFactory):
+        def start_call(self, info, headers):
+            switches.count(flight_requests=1)
+            return Headers(headers)
+
+    def header(context, name: str) -> str | None:
+        values = context.get_middleware("headers").headers.get(name)
+        if not values:
+            return None
+        value = values[0]
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def database_of(context) -> str:
+        """``get_flightsql_namespace``: one database header, or InvalidArgument."""
+        found = [(name, header(context, name)) for name in DATABASE_HEADERS]
+        found = [(name, value) for name, value in found if value is not None]
+        if not found:
+            raise pa.ArrowInvalid("no 'database' header in request")
+        if len({value for _name, value in found}) > 1:
+            names = ", ".join(f'"{name}"' for name, _value in found)
+            raise pa.ArrowInvalid(
+                f"More than one headers are found in request: [{names}]. "
+                "Please include only one of them"
+            )
+        return found[0][1]
+
+    def authorize(context) -> None:
+        """No token is Unauthenticated, a wrong one Permission denied.
+
+        service_grpc_flight maps authz::Error::NoToken to Unauthenticated and
+        InvalidToken to PermissionDenied; influxdb3/tests/server/auth.rs
+        (``auth_grpc``) checks both, and that "bearer" in lower case is
+        no token.
+        """
+        if not tokens:
+            return
+        value = header(context, "authorization") or ""
+        token = None
+        for scheme in ("Bearer ", "Token "):
+            if value.startswith(scheme):
+                token = value[len(scheme) :]
+        if not token:
+            raise flight.FlightUnauthenticatedError("Unauthenticated")
+        if not tokens.accepts(token):
+            raise flight.FlightUnauthorizedError("Permission denied")
+
+    def command_of(data: bytes) -> tuple[str, dict[int, list[Any]]]:
+        try:
+            type_url, value = unpack_any(data)
+            fields = pb_fields(value)
+        except ValueError as error:
+            raise pa.ArrowInvalid(f"Error while planning Flight SQL : Invalid protobuf: {error}")
+        if not type_url.startswith(SQL_TYPE_URL):
+            raise pa.ArrowInvalid(
+                f"Error while planning Flight SQL : Invalid type_url: {type_url}"
+            )
+        return type_url[len(SQL_TYPE_URL) :], fields
+
+    def check_database(name: str) -> None:
+        with store.lock:
+            if name not in store.databases:
+                raise NotFound(f"Database '{name}' not found")
+
+    def plan(database: str, sql: str):
+        try:
+            return engine.plan(database, sql, None)
+        except ApiError as error:
+            message = error.body.decode(errors="replace")
+            if error.status == 404:
+                raise NotFound(f"Database '{database}' not found") from None
+            raise pa.ArrowInvalid(f"Error while planning query: {message}") from None
+
+    def stream(schema, batches):
+        """The batches as a Flight stream; an execution error ends it with its status.
+
+        A RecordBatchReader writes the dictionaries of the tag columns ahead
+        of the first batch, as Arrow's IPC stream format wants them (a
+        GeneratorStream does not, and Go's reader refuses the stream).
+        """
+
+        def generate():
+            try:
+                for batch in batches:
+                    yield batch.cast(schema) if batch.schema != schema else batch
+            except ExecutionError as error:
+                raise pa.ArrowInvalid(str(error)) from None
+
+        return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(schema, generate()))
+
+    class FlightSqlService(flight.FlightServerBase):
+        def get_flight_info(self, context, descriptor):
+            database = database_of(context)
+            if descriptor.descriptor_type != flight.DescriptorType.CMD:
+                raise NotImplementedError("Unsupported message type: FlightInfo with Path")
+            command, fields = command_of(descriptor.command)
+            authorize(context)
+            check_database(database)
+            switches.count(**{f"flight_{command}": 1})
+            if command == "CommandStatementQuery":
+                schema, _batches = plan(database, pb_text(fields, 1))
+            elif command == "CommandGetSqlInfo":
+                schema, _table = sql_info_table(pa, list(fields.get(1, [])))
+            else:
+                raise NotImplementedError(
+                    f"{command} is not implemented by the InfluxDB double "
+                    "(Core answers it; only queries and GetSqlInfo are needed here)"
+                )
+            read_info = (
+                pb_field(1, database)
+                + pb_field(3, QUERY_TYPE_FLIGHT_SQL_MESSAGE)
+                + pb_field(4, descriptor.command)
+            )
+            ticket = flight.Ticket(pb_any(READ_INFO_TYPE_URL, read_info))
+            return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1)
+
+        def do_get(self, context, ticket):
+            database, sql, command = self.decode_ticket(ticket.ticket)
+            authorize(context)
+            if command is not None:
+                name, fields = command_of(command)
+                if name == "CommandGetSqlInfo":
+                    check_database(database)
+                    schema, table = sql_info_table(pa, list(fields.get(1, [])))
+                    return flight.RecordBatchStream(table)
+                if name != "CommandStatementQuery":
+                    raise NotImplementedError(f"{name} is not implemented by the InfluxDB double")
+                sql = pb_text(fields, 1)
+            check_database(database)
+            switches.count(queries=1)
+            schema, batches = plan(database, sql)
+            return stream(schema, batches)
+
+        @staticmethod
+        def decode_ticket(data: bytes) -> tuple[str, str, bytes | None]:
+            """(database, SQL, Flight SQL command) of an IOx ticket.
+
+            ``IoxGetRequest::try_decode``: an ``Any`` wrapping ``ReadInfo``,
+            a bare ``ReadInfo``, or JSON ``{"database": ..., "sql_query": ...}``.
+            """
+            try:
+                try:
+                    type_url, value = unpack_any(data)
+                    if type_url != READ_INFO_TYPE_URL:
+                        raise ValueError(type_url)
+                except ValueError:
+                    value = data
+                fields = pb_fields(value)
+                database = pb_text(fields, 1)
+                query_type = fields.get(3, [0])[-1]
+                if not database:
+                    raise ValueError("no database")
+                if query_type == QUERY_TYPE_FLIGHT_SQL_MESSAGE:
+                    return database, "", fields.get(4, [b""])[-1]
+                if query_type in (0, QUERY_TYPE_SQL):
+                    return database, pb_text(fields, 2), None
+                raise ValueError(f"query type {query_type}")
+            except (ValueError, UnicodeDecodeError):
+                pass
+            try:
+                request = json.loads(data)
+                names = ("database", "namespace_name", "bucket", "bucket-name")
+                database = next(request[k] for k in names if k in request)
+                if request.get("query_type", "sql") != "sql":
+                    raise ValueError("only SQL")
+                return str(database), str(request["sql_query"]), None
+            except (ValueError, KeyError, StopIteration, TypeError, AttributeError):
+                raise pa.ArrowInvalid("Invalid ticket. Error: Invalid ticket") from None
+
+        def do_action(self, context, action):
+            database_of(context)
+            command, _fields = command_of(action.body.to_pybytes())
+            authorize(context)
+            switches.count(**{f"flight_{command}": 1})
+            raise NotImplementedError(
+                f"{command} is not implemented by the InfluxDB double (prepared statements)"
+            )
+
+    return FlightSqlService("grpc+tcp://127.0.0.1:0", middleware={"headers": HeadersFactory()})
+
+
+class FlightGate:
+    """Serves Flight SQL (gRPC, HTTP/2) on the HTTP port, as Core does.
+
+    Core serves gRPC and HTTP on one port, telling them apart per request
+    (influxdb3_server/src/unified_service/service.rs, ``is_grpc_request``).
+    Python's HTTP server speaks HTTP/1.1 only and pyarrow's Flight server
+    binds a port of its own, so the double tells them apart per connection:
+    one that opens with the HTTP/2 preface (gRPC over plain TCP sends it
+    first: Grafana's ``insecureGrpc``, ADBC's ``grpc+tcp://``) is relayed
+    byte for byte to the Flight server on a private port, started the first
+    time it is needed; any other goes to the HTTP handler.
+    """
+
+    def __init__(self, http: "Server") -> None:
+        self.http = http
+        self.lock = threading.Lock()
+        self.server = None
+        self.failed: str | None = None
+
+    def port(self) -> int | None:
+        with self.lock:
+            if self.server is None and self.failed is None:
+                try:
+                    self.server = make_flight_server(self.http)
+                except Exception as error:  # reported once, then every gRPC connection is closed
+                    self.failed = repr(error)
+                    sys.stderr.write(f"influxdb3-double: cannot start Flight SQL: {error!r}\n")
+            return self.server.port if self.server is not None else None
+
+    def shutdown(self) -> None:
+        with self.lock:
+            if self.server is not None:
+                self.server.shutdown()
+
+    @staticmethod
+    def is_grpc(connection: socket.socket) -> bool:
+        """Peeks at the first bytes for the HTTP/2 connection preface."""
+        seen = b""
+        deadline = time.monotonic() + 5
+        while len(seen) < len(HTTP2_PREFACE) and HTTP2_PREFACE.startswith(seen):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            readable, _w, _x = select.select([connection], [], [], left)
+            if not readable:
+                return False
+            try:
+                more = connection.recv(len(HTTP2_PREFACE), socket.MSG_PEEK)
+            except OSError:
+                return False
+            if len(more) == len(seen):
+                if not more:
+                    return False  # closed
+                time.sleep(0.001)  # the rest of the preface is on its way
+            seen = more
+        return seen == HTTP2_PREFACE
+
+    def relay(self, connection: socket.socket) -> None:
+        port = self.port()
+        if port is None:
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port))
+        except OSError:
+            return
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def pump(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    sink.sendall(data)
+            except OSError:
+                pass
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        back = threading.Thread(target=pump, args=(upstream, connection), daemon=True)
+        back.start()
+        pump(connection, upstream)
+        back.join()
+        upstream.close()
 
 
 OPEN_PATH_NAMES = {"/health": "health", "/api/v1/health": "health", "/ping": "ping", "/metrics": "metrics"}
@@ -1821,18 +2631,40 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def finish_request(self, request, client_address) -> None:
+        gate: FlightGate | None = getattr(self, "flight", None)
+        if gate is not None and FlightGate.is_grpc(request):
+            gate.relay(request)
+            return
+        super().finish_request(request, client_address)
+
 
 def make_server(args: argparse.Namespace) -> Server:
     server = Server(("127.0.0.1", args.port), Handler)
-    store = Store(args.max_databases)
+    store = Store(args.max_databases, parse_duration(args.wal_flush_interval))
     server.store = store  # type: ignore[attr-defined]
     server.switches = Switches()  # type: ignore[attr-defined]
     server.engine = QueryEngine(store)  # type: ignore[attr-defined]
-    server.token = args.token  # type: ignore[attr-defined]
+    tokens = Tokens()
+    if args.token:
+        tokens.add(args.token)
+    if args.admin_token_file:
+        tokens.add(*load_admin_token_file(args.admin_token_file))
+    server.tokens = tokens  # type: ignore[attr-defined]
     server.open_paths = {p.strip() for p in (args.disable_authz or "").split(",") if p.strip()}  # type: ignore[attr-defined]
     server.max_request_bytes = args.max_http_request_size  # type: ignore[attr-defined]
     server.verbose = args.verbose  # type: ignore[attr-defined]
+    server.flight = FlightGate(server)  # type: ignore[attr-defined]
     return server
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``1s``, ``100ms`` or ``0s`` (as humantime writes them)."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)\s*", text or "")
+    if not match:
+        raise SystemExit(f"influxdb3-double: invalid duration {text!r} (use 1s, 100ms, ...)")
+    value = float(match.group(1))
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(2)]
 
 
 def warm_up() -> None:
@@ -1845,12 +2677,24 @@ def warm_up() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A local double of the InfluxDB 3 Core HTTP API.")
+    parser = argparse.ArgumentParser(
+        description="A local double of InfluxDB 3 Core: its HTTP API and Flight SQL on one port."
+    )
     parser.add_argument("--port", type=int, default=8181, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument(
         "--token",
         default=os.environ.get("INFLUXDB3_DOUBLE_TOKEN") or None,
         help="require this token (Bearer, Token or Basic); default: no authentication",
+    )
+    parser.add_argument(
+        "--admin-token-file",
+        default=None,
+        help='JSON {"token": "apiv3_...", "name": "..."}, as influxdb3 serve --admin-token-file',
+    )
+    parser.add_argument(
+        "--wal-flush-interval",
+        default="1s",
+        help="how often the WAL buffer is flushed (Core's default 1s; 0s: at once, not a Core value)",
     )
     parser.add_argument(
         "--disable-authz",
@@ -1874,6 +2718,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    store: Store = server.store  # type: ignore[attr-defined]
+    wal = threading.Thread(target=store.wal.run, args=(stop,), daemon=True)
+    wal.start()
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     serving.start()
     host, port = server.server_address[:2]
@@ -1881,7 +2728,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     threading.Thread(target=warm_up, daemon=True).start()
     stop.wait()
+    wal.join(timeout=5)
     server.shutdown()
+    server.flight.shutdown()  # type: ignore[attr-defined]
     server.server_close()
     return 0
 

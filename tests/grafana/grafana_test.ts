@@ -25,6 +25,7 @@ import {
   saveDashboard,
   upsertDataSource,
 } from "@cryptocandles/grafana";
+import { HttpError } from "@cryptocandles/runtime";
 import { startGrafanaDouble } from "../doubles/grafana_double.ts";
 import { runScript } from "../support.ts";
 
@@ -198,10 +199,13 @@ Deno.test("a refused token is a GrafanaError 401 that is not retried, with a hin
     influxDataSource(influx),
   ).catch((e) => e);
   assert.ok(error instanceof GrafanaError);
+  assert.ok(error instanceof HttpError);
+  assert.equal(error.name, "GrafanaError");
   assert.equal(error.status, 401);
   assert.equal(error.retriable, false);
   assert.match(error.message, /401 Invalid API key/);
   assert.match(error.message, /GRAFANA_TOKEN/);
+  assert.doesNotMatch(error.message, /wrong/, "the token is never shown");
 });
 
 Deno.test("an unreachable Grafana is a retriable GrafanaError with status 0", async () => {

@@ -7,6 +7,7 @@ import {
   tickerLine,
   writeLines,
 } from "@cryptocandles/influx";
+import { HttpError } from "@cryptocandles/runtime";
 import type { Ticker } from "@cryptocandles/ticker";
 import { startInfluxDouble } from "../doubles/influx_double.ts";
 
@@ -142,8 +143,11 @@ Deno.test("writeLines() gives up on a 401 at once with InfluxDB's status", async
     options,
   ).catch((e) => e);
   assert.ok(error instanceof InfluxWriteError);
+  assert.ok(error instanceof HttpError);
+  assert.equal(error.name, "InfluxWriteError");
   assert.equal(error.status, 401);
   assert.equal(error.retriable, false);
+  assert.doesNotMatch(error.message, /wrong/, "the token is never shown");
   assert.equal((await influx.control("stats")).requests, 1);
 });
 

@@ -12,6 +12,7 @@ import {
 } from "kafkajs";
 import {
   assignorFor,
+  createStickyAssigner,
   decodeStickyUserData,
   encodeStickyUserData,
   type GroupAssignment,
@@ -636,9 +637,25 @@ Deno.test("a sticky assigner refuses to serve a second consumer", () => {
   instantiate(factory, {});
   assert.throws(
     () => instantiate(factory, {}),
-    /call assignorFor\("sticky"\) for each consumer/,
+    /call assignorFor\("sticky"\) or createStickyAssigner\(\) for each consumer/,
   );
   assert.notEqual(assignorFor("sticky"), assignorFor("sticky"));
+  assert.notEqual(createStickyAssigner(), createStickyAssigner());
+});
+
+Deno.test("createStickyAssigner() gives each consumer of a process its own memory", () => {
+  const [a, b] = [createStickyAssigner(), createStickyAssigner()];
+  const [first, second] = [instantiate(a, {}), instantiate(b, {})];
+  recordAssignment(a, { t0: [0] }, { generation: 3 });
+  recordAssignment(b, { t0: [1, 2] }, { generation: 3 });
+  const sent = (assigner: typeof first) =>
+    decodeStickyUserData(
+      AssignerProtocol.MemberMetadata.decode(
+        assigner.protocol({ topics: ["t0"] }).metadata,
+      )!.userData,
+    );
+  assert.deepEqual(sent(first), { partitions: { t0: [0] }, generation: 3 });
+  assert.deepEqual(sent(second), { partitions: { t0: [1, 2] }, generation: 3 });
 });
 
 function fakeConsumer() {

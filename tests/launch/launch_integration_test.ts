@@ -5,7 +5,7 @@ import { freePort, runScript, uniqueName, waitFor } from "../support.ts";
 
 /** launch's own permissions, as the `launch` task gives them. */
 const LAUNCH_PERMISSIONS = [
-  "--allow-run=deno,java,mvn,ps,kill,docker,/usr/lib/jvm/temurin-25-jdk-amd64/bin/java",
+  "--allow-run=deno,java,mvn,ps,kill,ln,docker,./.stack/jdk/bin/java",
   "--allow-net=127.0.0.1,localhost,api-pub.bitfinex.com",
   "--allow-read",
   "--allow-write=.stack",

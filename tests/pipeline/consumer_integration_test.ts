@@ -4,8 +4,9 @@
  * original's candle SQL over those points, the partition assignors,
  * a member killed mid-stream, an InfluxDB outage, and poison records.
  *
- * Each test uses its own topic, consumer group and InfluxDB double, and
- * runs the scripts as child processes (tests/processes.ts).
+ * Each test arranges a {@linkcode consumerRig} (./fixtures.ts): its own
+ * topic, consumer group and InfluxDB double, with the scripts run as child
+ * processes that the rig stops when the test ends.
  *
  * @module
  */
@@ -13,40 +14,26 @@ import "@cryptocandles/runtime/node_warnings";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import avro from "avsc";
-import { type Admin, AssignerProtocol, Partitioners } from "kafkajs";
-import {
-  decodeValue,
-  encodeWire,
-  parseSchema,
-  readSchema,
-} from "@cryptocandles/avro";
+import { Partitioners } from "kafkajs";
+import { encodeWire, readSchema } from "@cryptocandles/avro";
 import type { AssignorName } from "@cryptocandles/config";
 import { binStart, createCandleStore } from "@cryptocandles/chart";
-import { ensureTopic } from "@cryptocandles/kafka";
-import { createRegistry } from "@cryptocandles/avro";
 import type { Ticker } from "@cryptocandles/ticker";
+import type { InfluxDouble } from "../doubles/influx_double.ts";
+import { type ScriptProcess, stopAll } from "../processes.ts";
+import { sleep, tempFile, uniqueName, waitFor } from "../support.ts";
 import {
-  type InfluxDouble,
-  startInfluxDouble,
-} from "../doubles/influx_double.ts";
-import { type ScriptProcess, spawnScript, stopAll } from "../processes.ts";
-import {
-  cleanupLater,
-  runScript,
-  sleep,
-  testConfig,
-  testKafka,
-  uniqueName,
-  waitFor,
-} from "../support.ts";
+  type ConsumerRig,
+  consumerRig,
+  isMsg,
+  openReader,
+  readTopic,
+  registry,
+  type TopicRecord,
+  V2,
+  waitForRecords,
+} from "./fixtures.ts";
 
-const CONSUMER = "scripts/consumer.ts";
-const PRODUCER = "scripts/producer.ts";
-const TOKEN = "consumer-test-token";
-const REGISTRY_URL = testConfig().registryUrl;
-const registry = createRegistry(REGISTRY_URL);
-const typeById = (id: number) => registry.typeById(id);
-const V2 = parseSchema(await readSchema("v2"));
 const FIELDS_SQL =
   `SELECT "Coin", time, close_price, bid, ask, bid_size, ask_size, volume, ` +
   `daily_change, daily_change_percentage, high, low FROM criptomonedas`;
@@ -54,162 +41,140 @@ const FIELDS_SQL =
 // --- a) every record becomes one point -------------------------------------------
 
 Deno.test("two consumers and the synthetic producer: every produced record becomes exactly one point with the record's fields", async () => {
-  const topic = uniqueName("t-cons-points");
-  const group = uniqueName("g-cons-points");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using influx = await startInfluxDouble({ token: TOKEN });
-  await using kafka = await openAdmin();
-  const env = consumerEnv(topic, group, influx);
-  const c1 = startConsumer("c1", env);
-  const c2 = startConsumer("c2", env);
-  let producer: ScriptProcess | undefined;
-  try {
-    const split = await waitForOwners(kafka.admin, group, topic, 2, 2);
-    assert.deepEqual(
-      [...split.byClient.values()].map((p) => p.length),
-      [1, 1],
-      "each consumer owns one of the 2 partitions",
-    );
-    producer = startProducer(topic, { SYNTHETIC_RATE: "20" });
-    await producer.waitForLog(
-      "the producer to send",
-      (l) => l.msg === "sending",
-    );
-    const started = Date.now();
-    await sleep(4000);
-    const produced = await producer.stop();
-    assert.equal(produced.code, 0, produced.stderr.slice(-2000));
+  await using rig = await consumerRig("cons-points");
+  const c1 = rig.startConsumer("c1");
+  const c2 = rig.startConsumer("c2");
+  const split = await rig.waitForOwners(2);
+  assert.deepEqual(
+    [...split.byClient.values()].map((p) => p.length),
+    [1, 1],
+    "each consumer owns one of the 2 partitions",
+  );
 
-    const records = await readTopic(topic);
-    const expected = expectedPoints(records);
-    assert.ok(records.length >= 100, `only ${records.length} records`);
-    assert.equal(expected.size, records.length, "(Coin, time) is unique");
-    await waitForPointCount(influx, expected.size);
-    const seconds = (Date.now() - started) / 1000;
-    const points = await storedPoints(influx);
-    assertSamePoints(points, expected);
-    console.log(
-      `a) ${records.length} records -> ${points.size} points ` +
-        `(${(points.size / seconds).toFixed(0)} points/s end to end over ${
-          seconds.toFixed(1)
-        } s)`,
-    );
+  const producer = rig.startProducer({ SYNTHETIC_RATE: "20" });
+  await producer.waitForLog("the producer to send", isMsg("sending"));
+  const started = Date.now();
+  await waitForRecords(rig.topic, 100);
+  const produced = await producer.stop();
 
-    const [e1, e2] = await stopAll([c1, c2]);
-    for (const [name, exit] of [["c1", e1], ["c2", e2]] as const) {
-      assert.equal(exit?.code, 0, `${name}: ${exit?.stderr.slice(-2000)}`);
-      assert.equal(exit?.killedAfterTimeout, false);
-    }
-    const wrote = [c1, c2].map((c) => writtenTotal(c));
-    assert.ok(
-      wrote.every((n) => n > 0),
-      `both consumers wrote points: ${wrote}`,
-    );
-    assert.ok(wrote[0] + wrote[1] >= records.length);
-  } finally {
-    await stopAll([producer, c1, c2]);
+  assert.equal(produced.code, 0, produced.stderr.slice(-2000));
+  const records = await readTopic(rig.topic);
+  const expected = expectedPoints(records);
+  assert.ok(records.length >= 100, `only ${records.length} records`);
+  assert.equal(expected.size, records.length, "(Coin, time) is unique");
+  await rig.waitForPoints(expected.size);
+  const seconds = (Date.now() - started) / 1000;
+  const points = await storedPoints(rig.influx);
+  assertSamePoints(points, expected);
+  console.log(
+    `a) ${records.length} records -> ${points.size} points ` +
+      `(${(points.size / seconds).toFixed(0)} points/s end to end over ${
+        seconds.toFixed(1)
+      } s)`,
+  );
+  const [e1, e2] = await stopAll([c1, c2]);
+  for (const [name, exit] of [["c1", e1], ["c2", e2]] as const) {
+    assert.equal(exit?.code, 0, `${name}: ${exit?.stderr.slice(-2000)}`);
+    assert.equal(exit?.killedAfterTimeout, false);
   }
+  const wrote = [c1, c2].map((c) => writtenTotal(c));
+  assert.ok(
+    wrote.every((n) => n > 0),
+    `both consumers wrote points: ${wrote}`,
+  );
+  assert.ok(wrote[0] + wrote[1] >= records.length);
 });
 
 // --- b) the original's candle SQL ------------------------------------------------
 
 Deno.test("the original's 5-minute candle SQL over the stored points equals OHLC computed from the produced ticks", async () => {
-  const topic = uniqueName("t-cons-candles");
-  const group = uniqueName("g-cons-candles");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using influx = await startInfluxDouble({ token: TOKEN });
+  await using rig = await consumerRig("cons-candles");
   // Two hours of ticks every 2 s for two pairs, ending 10 minutes ago, with
   // ticks on bucket edges and late ticks (see replayTicks): open and close
   // must go by time, not by arrival.
-  const file = await Deno.makeTempFile({ suffix: ".jsonl" });
   const ticks = replayTicks(Date.now() - 130 * 60_000, 3600);
-  await Deno.writeTextFile(
-    file,
+  await using replay = await tempFile(
+    ".jsonl",
     ticks.map((t) => JSON.stringify(t)).join("\n") + "\n",
   );
-  let consumer: ScriptProcess | undefined;
-  try {
-    const producer = startProducer(topic, {
-      SOURCE: "replay",
-      REPLAY_FILE: file,
-      REPLAY_SPEED: "0",
-    });
-    const produced = await producer.waitForExit(60_000);
-    assert.equal(produced.killedAfterTimeout, false, "the replay ends");
-    assert.equal(produced.code, 0, produced.stderr.slice(-2000));
-    const records = await readTopic(topic);
-    assert.equal(records.length, ticks.length);
+  const producer = rig.startProducer({
+    SOURCE: "replay",
+    REPLAY_FILE: replay.path,
+    REPLAY_SPEED: "0",
+  });
+  const produced = await producer.waitForExit(60_000);
+  assert.equal(produced.killedAfterTimeout, false, "the replay ends");
+  assert.equal(produced.code, 0, produced.stderr.slice(-2000));
+  const records = await readTopic(rig.topic);
+  assert.equal(records.length, ticks.length);
 
-    consumer = startConsumer("c1", consumerEnv(topic, group, influx));
-    await consumer.waitForLog("c1 to join", (l) => l.msg === "joined group");
-    const joined = Date.now();
-    await waitForPointCount(influx, ticks.length, 60_000);
-    const seconds = (Date.now() - joined) / 1000;
-    console.log(
-      `b) caught up ${ticks.length} records in ${seconds.toFixed(1)} s ` +
-        `(${(ticks.length / seconds).toFixed(0)} points/s)`,
-    );
+  const consumer = rig.startConsumer("c1");
+  await consumer.waitForLog("c1 to join", isMsg("joined group"));
+  const joined = Date.now();
+  await rig.waitForPoints(ticks.length, 60_000);
+  const seconds = (Date.now() - joined) / 1000;
+  console.log(
+    `b) caught up ${ticks.length} records in ${seconds.toFixed(1)} s ` +
+      `(${(ticks.length / seconds).toFixed(0)} points/s)`,
+  );
 
-    const btc = records.flatMap((r) => r.tickers)
-      .filter((t) => t.nombre === "tBTCUSD");
-    const pairs = btc.map((t): [number, number] => [
-      t.event_time,
-      t.precio_ultimo,
-    ]);
-    const fromTicks = ohlc(pairs);
-    assert.ok(fromTicks.length >= 24, `${fromTicks.length} candles`);
-    assert.notDeepEqual(
-      ohlc(pairs, true),
-      fromTicks,
-      "late ticks make arrival order give other candles",
-    );
-
-    const rows = await influx.query(
-      `SELECT DATE_BIN(INTERVAL '5 minutes', time, '1970-01-01T00:00:00Z'::TIMESTAMP) AS _time, ` +
-        `first_value(close_price ORDER BY time) AS Open, MAX(close_price) AS High, ` +
-        `MIN(close_price) AS Low, last_value(close_price ORDER BY time) AS Close ` +
-        `FROM "criptomonedas" WHERE "Coin" IN ('tBTCUSD') GROUP BY _time ORDER BY _time`,
-    );
-    assert.deepEqual(rows.map(sqlCandle), fromTicks);
-
-    const store = createCandleStore();
-    for (const t of btc) {
-      store.add(t.nombre, t.event_time, t.precio_ultimo);
-    }
-    assert.deepEqual(
-      store.candles("tBTCUSD", "5m").map(({ time, open, high, low, close }) => [
-        time,
-        open,
-        high,
-        low,
-        close,
-      ]),
-      fromTicks,
-    );
-
-    const exit = await consumer.stop();
-    assert.equal(exit.code, 0, exit.stderr.slice(-2000));
-  } finally {
-    await stopAll([consumer]);
-    await Deno.remove(file).catch(() => {});
+  const btc = records.flatMap((r) => r.tickers)
+    .filter((t) => t.nombre === "tBTCUSD");
+  const pairs = btc.map((t): [number, number] => [
+    t.event_time,
+    t.precio_ultimo,
+  ]);
+  const fromTicks = ohlc(pairs);
+  assert.ok(fromTicks.length >= 24, `${fromTicks.length} candles`);
+  assert.notDeepEqual(
+    ohlc(pairs, true),
+    fromTicks,
+    "late ticks make arrival order give other candles",
+  );
+  const rows = await rig.influx.query(
+    `SELECT DATE_BIN(INTERVAL '5 minutes', time, '1970-01-01T00:00:00Z'::TIMESTAMP) AS _time, ` +
+      `first_value(close_price ORDER BY time) AS Open, MAX(close_price) AS High, ` +
+      `MIN(close_price) AS Low, last_value(close_price ORDER BY time) AS Close ` +
+      `FROM "criptomonedas" WHERE "Coin" IN ('tBTCUSD') GROUP BY _time ORDER BY _time`,
+  );
+  assert.deepEqual(rows.map(sqlCandle), fromTicks);
+  const store = createCandleStore();
+  for (const t of btc) {
+    store.add(t.nombre, t.event_time, t.precio_ultimo);
   }
+  assert.deepEqual(
+    store.candles("tBTCUSD", "5m").map(({ time, open, high, low, close }) => [
+      time,
+      open,
+      high,
+      low,
+      close,
+    ]),
+    fromTicks,
+  );
+  const exit = await consumer.stop();
+  assert.equal(exit.code, 0, exit.stderr.slice(-2000));
 });
 
 // --- c) assignors -----------------------------------------------------------------
 
 Deno.test("each assignor gives each of 2 members one partition, and sticky moves the fewest partitions when a third member joins and leaves", async () => {
-  await using influx = await startInfluxDouble({ token: TOKEN });
-  await using kafka = await openAdmin();
-  const topics: string[] = [];
-  await using _cleanup = cleanupLater(topics);
-  // The three assignors run side by side, each with its own topics and groups.
-  const results = await Promise.all(
-    (["range", "roundrobin", "sticky"] as const).map((name) =>
-      assignorRun(name, kafka.admin, influx, topics)
-    ),
-  );
+  await using rig = await consumerRig("asg", { schema: false });
+  // Each assignor gets a 2- and a 6-partition topic, created one at a time:
+  // kafkajs's createTopics can fail with UNKNOWN_TOPIC_OR_PARTITION while
+  // waiting for the leaders of topics created side by side.
+  const runs: { name: AssignorName; small: string; large: string }[] = [];
+  for (const name of ["range", "roundrobin", "sticky"] as const) {
+    runs.push({
+      name,
+      small: await rig.createTopic(`t-asg-${name}-2p`, 2),
+      large: await rig.createTopic(`t-asg-${name}-6p`, 6),
+    });
+  }
+
+  // The three assignors run side by side, each with its own groups.
+  const results = await Promise.all(runs.map((run) => assignorRun(run, rig)));
+
   for (const r of results) {
     console.log(
       `c) ${r.name.padEnd(10)} protocol=${r.protocol} 2 partitions: ${
@@ -246,189 +211,167 @@ Deno.test("each assignor gives each of 2 members one partition, and sticky moves
 // --- d) SIGKILL mid-stream ----------------------------------------------------------
 
 Deno.test("a consumer killed with SIGKILL mid-stream: the other takes its partitions and no point is missing at the end", async () => {
-  const topic = uniqueName("t-cons-kill");
-  const group = uniqueName("g-cons-kill");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using influx = await startInfluxDouble({ token: TOKEN });
-  await using kafka = await openAdmin();
-  const env = consumerEnv(topic, group, influx);
-  const c1 = startConsumer("c1", env);
-  const c2 = startConsumer("c2", env);
-  let producer: ScriptProcess | undefined;
-  try {
-    await waitForOwners(kafka.admin, group, topic, 2, 2);
-    producer = startProducer(topic, { SYNTHETIC_RATE: "20" });
-    await producer.waitForLog(
-      "the producer to send",
-      (l) => l.msg === "sending",
-    );
-    await waitFor("the first points", () => writtenSoFar(influx, 40));
-    await sleep(2000);
-    const killed = await c1.stop({ signal: "SIGKILL" });
-    assert.equal(killed.signal, "SIGKILL");
-    const killedAt = Date.now();
-    await sleep(5000);
-    const produced = await producer.stop();
-    assert.equal(produced.code, 0, produced.stderr.slice(-2000));
+  await using rig = await consumerRig("cons-kill");
+  const c1 = rig.startConsumer("c1");
+  const c2 = rig.startConsumer("c2");
+  await rig.waitForOwners(2);
+  const producer = rig.startProducer({ SYNTHETIC_RATE: "20" });
+  await producer.waitForLog("the producer to send", isMsg("sending"));
+  // Mid-stream: both members have been writing for a while (80 records/s).
+  await rig.waitForPoints(200);
 
-    // The dead member holds its partition until its session (30 s) expires.
-    const after = await waitForOwners(kafka.admin, group, topic, 1, 2, 60_000);
-    assert.deepEqual(after.byClient.get("c2"), [0, 1]);
-    const records = await readTopic(topic);
-    const expected = expectedPoints(records);
-    await waitForPointCount(influx, expected.size, 30_000);
-    assertSamePoints(await storedPoints(influx), expected);
-    console.log(
-      `d) ${records.length} records; c2 owned both partitions ${
-        ((Date.now() - killedAt) / 1000).toFixed(1)
-      } s after the kill at most; all points present`,
-    );
-    const exit = await c2.stop();
-    assert.equal(exit.code, 0, exit.stderr.slice(-2000));
-  } finally {
-    await stopAll([producer, c1, c2]);
-  }
+  const killed = await c1.stop({ signal: "SIGKILL" });
+  const killedAt = Date.now();
+  // The stream goes on while c1's partition has no live owner.
+  await waitForRecords(rig.topic, (await rig.recordCount()) + 400);
+  const produced = await producer.stop();
+
+  assert.equal(killed.signal, "SIGKILL");
+  assert.equal(produced.code, 0, produced.stderr.slice(-2000));
+  // The dead member holds its partition until its session (30 s) expires.
+  const after = await rig.waitForOwners(1, { timeoutMs: 60_000 });
+  assert.deepEqual(after.byClient.get("c2"), [0, 1]);
+  const records = await readTopic(rig.topic);
+  const expected = expectedPoints(records);
+  await rig.waitForPoints(expected.size, 30_000);
+  assertSamePoints(await storedPoints(rig.influx), expected);
+  console.log(
+    `d) ${records.length} records; c2 owned both partitions ${
+      ((Date.now() - killedAt) / 1000).toFixed(1)
+    } s after the kill at most; all points present`,
+  );
+  const exit = await c2.stop();
+  assert.equal(exit.code, 0, exit.stderr.slice(-2000));
 });
 
 // --- e) InfluxDB outage -------------------------------------------------------------
 
 Deno.test("InfluxDB answering 500 for 20 s: no offset is committed past what was written, and nothing is missing after it recovers", async () => {
-  const topic = uniqueName("t-cons-outage");
-  const group = uniqueName("g-cons-outage");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using influx = await startInfluxDouble({ token: TOKEN });
-  await using kafka = await openAdmin();
-  await using reader = await openReader(topic);
-  const consumer = startConsumer("c1", consumerEnv(topic, group, influx));
-  let producer: ScriptProcess | undefined;
-  try {
-    await waitForOwners(kafka.admin, group, topic, 1, 2);
-    producer = startProducer(topic, { SYNTHETIC_RATE: "10" });
-    await producer.waitForLog(
-      "the producer to send",
-      (l) => l.msg === "sending",
-    );
-    await waitFor("some points", () => writtenSoFar(influx, 60));
+  // The double stores and answers each write at once (no WAL flush every
+  // second), so a snapshot taken just before the switch is what it holds
+  // during the outage.
+  await using rig = await consumerRig("cons-outage", {
+    influx: { walFlushIntervalMs: 0 },
+  });
+  const { influx } = rig;
+  await using reader = await openReader(rig.topic);
+  const consumer = rig.startConsumer("c1");
+  await rig.waitForOwners(1);
+  const producer = rig.startProducer({ SYNTHETIC_RATE: "10" });
+  await producer.waitForLog("the producer to send", isMsg("sending"));
+  await rig.waitForPoints(60);
 
-    // What the double holds during the outage: a snapshot taken just before
-    // the switch, kept only when no write landed between the two.
-    let written = new Set<string>();
-    let mark = 0;
-    let switchedAt = 0;
-    for (let attempt = 1;; attempt++) {
-      written = new Set((await storedPoints(influx)).keys());
-      mark = consumer.mark();
-      switchedAt = Date.now();
-      await influx.control({ mode: "error500" });
-      await sleep(300); // a write admitted before the switch has finished
-      if ((await influx.control("stats")).points === written.size) break;
-      assert.ok(attempt < 5, "a write landed between snapshot and switch");
-      await influx.control({ mode: "ok" });
-      await sleep(500);
-    }
-    const outageStart = Date.now();
-    let checks = 0;
-    const committedSeen: Record<number, number> = {};
-    while (Date.now() - outageStart < 20_000) {
-      await sleep(2000);
-      assert.equal(
-        (await influx.control("stats")).points,
-        written.size,
-        "nothing is stored during the outage",
-      );
-      const offsets = await committed(kafka.admin, group, topic);
-      for (const { partition, offset } of offsets) {
-        committedSeen[partition] = offset;
-        if (offset <= 0) continue;
-        await waitFor(
-          `the reader to reach offset ${offset} of partition ${partition}`,
-          () => reader.next(partition) >= offset,
-          { timeoutMs: 10_000 },
-        );
-        const mine = reader.records.filter((r) => r.partition === partition);
-        const stored = mine.filter((r) => written.has(keyOf(r))).length;
-        assert.ok(
-          offset <= stored,
-          `partition ${partition}: committed ${offset} > ${stored} records written`,
-        );
-        const unwritten = mine.find((r) =>
-          r.offset < offset && !written.has(keyOf(r))
-        );
-        assert.equal(
-          unwritten,
-          undefined,
-          `partition ${partition}: committed ${offset} passes unwritten offset ${unwritten?.offset}`,
-        );
-      }
-      checks++;
-    }
-    const held = (await reader.caughtUp()).length - written.size;
-    assert.ok(held > 0, "records arrived during the outage");
-    const paused = await consumer.waitForLog(
-      "the consumer to pause",
-      (l) => l.msg.startsWith("paused: influx unreachable since "),
-      { since: mark, timeoutMs: 1000 },
-    );
-    const since = Date.parse(
-      paused.msg.slice("paused: influx unreachable since ".length),
-    );
-    assert.ok(
-      since >= switchedAt - 1000,
-      `paused since ${since}, switched at ${switchedAt}`,
-    );
-
-    const resumeMark = consumer.mark();
+  // What the double holds during the outage: a snapshot taken just before
+  // the switch, kept only when no write landed between the two.
+  let written = new Set<string>();
+  let mark = 0;
+  let switchedAt = 0;
+  for (let attempt = 1;; attempt++) {
+    written = new Set((await storedPoints(influx)).keys());
+    mark = consumer.mark();
+    switchedAt = Date.now();
+    await influx.control({ mode: "error500" });
+    await sleep(300); // a write admitted before the switch has finished
+    if ((await rig.pointCount()) === written.size) break;
+    assert.ok(attempt < 5, "a write landed between snapshot and switch");
     await influx.control({ mode: "ok" });
-    const resumedAt = Date.now();
-    await consumer.waitForLog(
-      "the consumer to resume",
-      (l) => l.msg.startsWith("resumed"),
-      { since: resumeMark, timeoutMs: 15_000 },
+    await sleep(500);
+  }
+  // Every 2 s for 20 s, the committed offsets stay within what was written.
+  const outageStart = Date.now();
+  let checks = 0;
+  const committedSeen: Record<number, number> = {};
+  while (Date.now() - outageStart < 20_000) {
+    await sleep(2000);
+    assert.equal(
+      await rig.pointCount(),
+      written.size,
+      "nothing is stored during the outage",
     );
-    const resumeS = (Date.now() - resumedAt) / 1000;
-    const produced = await producer.stop();
-    assert.equal(produced.code, 0, produced.stderr.slice(-2000));
-    const records = await reader.caughtUp();
-    const expected = expectedPoints(records);
-    await waitForPointCount(influx, expected.size, 30_000);
-    assertSamePoints(await storedPoints(influx), expected);
-    const exit = await consumer.stop();
-    assert.equal(exit.code, 0, exit.stderr.slice(-2000));
-    const highs = await kafka.admin.fetchTopicOffsets(topic);
-    const final = await committed(kafka.admin, group, topic);
-    for (const { partition, high } of highs) {
+    for (const { partition, offset } of await rig.committed()) {
+      committedSeen[partition] = offset;
+      if (offset <= 0) continue;
+      await waitFor(
+        `the reader to reach offset ${offset} of partition ${partition}`,
+        () => reader.next(partition) >= offset,
+        { timeoutMs: 10_000 },
+      );
+      const mine = reader.records.filter((r) => r.partition === partition);
+      const stored = mine.filter((r) => written.has(keyOf(r))).length;
+      assert.ok(
+        offset <= stored,
+        `partition ${partition}: committed ${offset} > ${stored} records written`,
+      );
+      const unwritten = mine.find((r) =>
+        r.offset < offset && !written.has(keyOf(r))
+      );
       assert.equal(
-        final.find((c) => c.partition === partition)?.offset,
-        Number(high),
-        `partition ${partition}: everything committed after the stop`,
+        unwritten,
+        undefined,
+        `partition ${partition}: committed ${offset} passes unwritten offset ${unwritten?.offset}`,
       );
     }
-    console.log(
-      `e) ${checks} checks during the outage, committed ${
-        JSON.stringify(committedSeen)
-      } with ${written.size} points stored; ${held} records held back; ` +
-        `resumed ${
-          resumeS.toFixed(1)
-        } s after InfluxDB recovered; ${records.length} records -> ${expected.size} points`,
-    );
-  } finally {
-    await influx.control({ mode: "ok" }).catch(() => {});
-    await stopAll([producer, consumer]);
+    checks++;
   }
+  const held = (await reader.caughtUp()).length - written.size;
+  assert.ok(held > 0, "records arrived during the outage");
+  const paused = await consumer.waitForLog(
+    "the consumer to pause",
+    (l) => l.msg.startsWith("paused: influx unreachable since "),
+    { since: mark, timeoutMs: 1000 },
+  );
+  const since = Date.parse(
+    paused.msg.slice("paused: influx unreachable since ".length),
+  );
+  assert.ok(
+    since >= switchedAt - 1000,
+    `paused since ${since}, switched at ${switchedAt}`,
+  );
+
+  const resumeMark = consumer.mark();
+  await influx.control({ mode: "ok" });
+  const resumedAt = Date.now();
+  await consumer.waitForLog(
+    "the consumer to resume",
+    (l) => l.msg.startsWith("resumed"),
+    { since: resumeMark, timeoutMs: 15_000 },
+  );
+  const resumeS = (Date.now() - resumedAt) / 1000;
+  const produced = await producer.stop();
+  assert.equal(produced.code, 0, produced.stderr.slice(-2000));
+  const records = await reader.caughtUp();
+  const expected = expectedPoints(records);
+  await rig.waitForPoints(expected.size, 30_000);
+  assertSamePoints(await storedPoints(influx), expected);
+  const exit = await consumer.stop();
+  assert.equal(exit.code, 0, exit.stderr.slice(-2000));
+  const highs = await rig.admin.fetchTopicOffsets(rig.topic);
+  const final = await rig.committed();
+  for (const { partition, high } of highs) {
+    assert.equal(
+      final.find((c) => c.partition === partition)?.offset,
+      Number(high),
+      `partition ${partition}: everything committed after the stop`,
+    );
+  }
+  console.log(
+    `e) ${checks} checks during the outage, committed ${
+      JSON.stringify(committedSeen)
+    } with ${written.size} points stored; ${held} records held back; ` +
+      `resumed ${
+        resumeS.toFixed(1)
+      } s after InfluxDB recovered; ${records.length} records -> ${expected.size} points`,
+  );
 });
 
 // --- f) poison records ---------------------------------------------------------------
 
 Deno.test("poison records land in the DLQ with their headers; good records around them are written", async () => {
-  const topic = uniqueName("t-cons-poison");
-  const group = uniqueName("g-cons-poison");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using influx = await startInfluxDouble({ token: TOKEN });
-  await using kafka = await openAdmin();
-  const found = await registry.lookup(`${topic}-value`, await readSchema("v2"));
+  await using rig = await consumerRig("cons-poison");
+  const found = await registry.lookup(
+    `${rig.topic}-value`,
+    await readSchema("v2"),
+  );
   assert.ok(found, "setup-schema registered v2");
   const base = Date.now() - 60_000;
   const good1 = ticker("tBTCUSD", base, 66_401.5);
@@ -460,15 +403,71 @@ Deno.test("poison records land in the DLQ with their headers; good records aroun
     },
   ];
   assert.equal(sent[1].value[0], 0x7b);
-  const producer = kafka.kafka.producer({
+  await sendToPartition0(rig, sent);
+
+  const consumer = rig.startConsumer("c1");
+  await waitFor("the consumer to commit all 6 records", async () => {
+    const offsets = await rig.committed();
+    return offsets.find((o) => o.partition === 0)?.offset === 6;
+  }, { timeoutMs: 45_000, everyMs: 500 }).catch((error) => {
+    throw new Error(
+      `${error.message}; c1's stderr ends:\n${consumer.stderr.slice(-3000)}`,
+    );
+  });
+  await consumer.waitForLog(
+    "the dead-letter line",
+    isMsg(`sent 3 records to ${rig.topic}.dlq`),
+    { timeoutMs: 5000 },
+  );
+
+  const dlq = await readTopic(`${rig.topic}.dlq`, { decode: false });
+  assert.equal(dlq.length, 3, "exactly the 3 poison records");
+  const poisoned = sent.map((s, offset) => ({ ...s, offset }))
+    .filter((s) => s.reason);
+  for (const [i, record] of dlq.entries()) {
+    const want = poisoned[i];
+    assert.equal(record.key, "tBTCUSD");
+    assert.deepEqual(record.value, new Uint8Array(want.value));
+    assert.equal(record.timestamp, want.time);
+    assert.equal(record.headers["error.reason"], want.reason);
+    assert.ok(record.headers["error.message"], "error.message is set");
+    assert.equal(record.headers["original.topic"], rig.topic);
+    assert.equal(record.headers["original.partition"], "0");
+    assert.equal(record.headers["original.offset"], String(want.offset));
+  }
+  console.log(
+    `f) DLQ: ${
+      dlq.map((r) =>
+        `${r.headers["error.reason"]}: ${r.headers["error.message"]}`
+      )
+        .join(" | ")
+    }`,
+  );
+  const points = await storedPoints(rig.influx);
+  const expected = new Map<string, Ticker>([
+    [`tBTCUSD@${good1.event_time}`, good1],
+    [`tETHUSD@${good2.event_time}`, good2],
+    [`tSOLUSD@${containerTime}`, { ...original, event_time: containerTime }],
+  ]);
+  assertSamePoints(points, expected);
+  const exit = await consumer.stop();
+  assert.equal(exit.code, 0, exit.stderr.slice(-2000));
+});
+
+/** Sends `values` keyed tBTCUSD to partition 0 of the rig's topic, in order, with their timestamps. */
+async function sendToPartition0(
+  rig: ConsumerRig,
+  values: { value: Buffer; time: number }[],
+): Promise<void> {
+  const producer = rig.kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
   try {
     await producer.send({
-      topic,
+      topic: rig.topic,
       acks: -1,
-      messages: sent.map(({ value, time }) => ({
+      messages: values.map(({ value, time }) => ({
         key: "tBTCUSD",
         partition: 0,
         value,
@@ -478,54 +477,7 @@ Deno.test("poison records land in the DLQ with their headers; good records aroun
   } finally {
     await producer.disconnect();
   }
-
-  const consumer = startConsumer("c1", consumerEnv(topic, group, influx));
-  try {
-    await waitFor("the consumer to commit all 6 records", async () => {
-      const offsets = await committed(kafka.admin, group, topic);
-      return offsets.find((o) => o.partition === 0)?.offset === 6;
-    }, { timeoutMs: 45_000, everyMs: 500 });
-    await consumer.waitForLog(
-      "the dead-letter line",
-      (l) => l.msg === `sent 3 records to ${topic}.dlq`,
-      { timeoutMs: 5000 },
-    );
-    const dlq = await readTopic(`${topic}.dlq`, { decode: false });
-    assert.equal(dlq.length, 3, "exactly the 3 poison records");
-    const poisoned = sent.map((s, offset) => ({ ...s, offset }))
-      .filter((s) => s.reason);
-    for (const [i, record] of dlq.entries()) {
-      const want = poisoned[i];
-      assert.equal(record.key, "tBTCUSD");
-      assert.deepEqual(record.value, new Uint8Array(want.value));
-      assert.equal(record.timestamp, want.time);
-      assert.equal(record.headers["error.reason"], want.reason);
-      assert.ok(record.headers["error.message"], "error.message is set");
-      assert.equal(record.headers["original.topic"], topic);
-      assert.equal(record.headers["original.partition"], "0");
-      assert.equal(record.headers["original.offset"], String(want.offset));
-    }
-    console.log(
-      `f) DLQ: ${
-        dlq.map((r) =>
-          `${r.headers["error.reason"]}: ${r.headers["error.message"]}`
-        )
-          .join(" | ")
-      }`,
-    );
-    const points = await storedPoints(influx);
-    const expected = new Map<string, Ticker>([
-      [`tBTCUSD@${good1.event_time}`, good1],
-      [`tETHUSD@${good2.event_time}`, good2],
-      [`tSOLUSD@${containerTime}`, { ...original, event_time: containerTime }],
-    ]);
-    assertSamePoints(points, expected);
-    const exit = await consumer.stop();
-    assert.equal(exit.code, 0, exit.stderr.slice(-2000));
-  } finally {
-    await stopAll([consumer]);
-  }
-});
+}
 
 // --- the assignor run of c) ------------------------------------------------------------
 
@@ -543,27 +495,21 @@ interface AssignorResult {
 }
 
 /**
- * Two members on a 2-partition topic, then two on a 6-partition topic while
+ * Two members on the 2-partition topic, then two on the 6-partition topic while
  * a third joins and leaves. With 2 partitions the join moves nothing under
  * any assignor (range and round robin leave the newcomer empty), so the
  * movement is measured on 6 partitions, where the newcomer must get 2.
  */
 async function assignorRun(
-  name: AssignorName,
-  admin: Admin,
-  influx: InfluxDouble,
-  topics: string[],
+  run: { name: AssignorName; small: string; large: string },
+  rig: ConsumerRig,
 ): Promise<AssignorResult> {
-  const small = uniqueName(`t-asg-${name}-2p`);
-  const large = uniqueName(`t-asg-${name}-6p`);
-  topics.push(small, large);
-  for (const [topic, partitions] of [[small, 2], [large, 6]] as const) {
-    await ensureTopic(admin, { topic, partitions, replication: 3, minIsr: 2 });
-  }
+  const { name, small, large } = run;
   const members: ScriptProcess[] = [];
   const start = (clientId: string, topic: string, group: string) => {
-    const member = startConsumer(clientId, {
-      ...consumerEnv(topic, group, influx),
+    const member = rig.startConsumer(clientId, {
+      KAFKA_TOPIC: topic,
+      CONSUMER_GROUP: group,
       ASSIGNOR: name,
     });
     members.push(member);
@@ -575,7 +521,11 @@ async function assignorRun(
       start("c1", small, smallGroup),
       start("c2", small, smallGroup),
     ];
-    const two = await waitForOwners(admin, smallGroup, small, 2, 2, 60_000);
+    const two = await rig.waitForOwners(2, {
+      group: smallGroup,
+      topic: small,
+      timeoutMs: 60_000,
+    });
     // Each member's own "joined group" line agrees with the coordinator.
     for (const [i, member] of pair.entries()) {
       const partition = two.byClient.get(`c${i + 1}`)![0];
@@ -592,14 +542,21 @@ async function assignorRun(
     }
 
     const group = uniqueName(`g-asg-${name}-6p`);
+    const owners = (memberCount: number) =>
+      rig.waitForOwners(memberCount, {
+        group,
+        topic: large,
+        partitions: 6,
+        timeoutMs: 60_000,
+      });
     start("c1", large, group);
     start("c2", large, group);
-    const initial = await waitForOwners(admin, group, large, 2, 6, 60_000);
+    const initial = await owners(2);
     const third = start("c3", large, group);
-    const three = await waitForOwners(admin, group, large, 3, 6, 60_000);
+    const three = await owners(3);
     const left = await third.stop();
     assert.equal(left.code, 0, `${name} c3: ${left.stderr.slice(-2000)}`);
-    const final = await waitForOwners(admin, group, large, 2, 6, 60_000);
+    const final = await owners(2);
     return {
       name,
       protocol: two.protocol,
@@ -615,85 +572,6 @@ async function assignorRun(
 
 function moved(before: string[], after: string[]): number {
   return before.filter((owner, p) => after[p] !== owner).length;
-}
-
-// --- consumer group state ---------------------------------------------------------------
-
-interface Owners {
-  protocol: string;
-  /** Client id owning each partition, by partition number. */
-  owners: string[];
-  /** Partitions of each member, by client id (sorted by client id). */
-  byClient: Map<string, number[]>;
-}
-
-/**
- * Waits until the group is Stable with `memberCount` members that own all
- * `partitions` of `topic` between them, each at least one (when there are
- * enough), and returns who owns what (read with describeGroups).
- */
-async function waitForOwners(
-  admin: Admin,
-  group: string,
-  topic: string,
-  memberCount: number,
-  partitions: number,
-  timeoutMs = 45_000,
-): Promise<Owners> {
-  let last = "";
-  try {
-    return await waitFor(
-      `group ${group} stable with ${memberCount} members over ${partitions} partitions`,
-      async () => {
-        const { groups: [described] } = await admin.describeGroups([group]);
-        const byClient = new Map<string, number[]>();
-        for (
-          const member of [...described.members].sort((a, b) =>
-            a.clientId.localeCompare(b.clientId)
-          )
-        ) {
-          const decoded = member.memberAssignment.length > 0
-            ? AssignerProtocol.MemberAssignment.decode(member.memberAssignment)
-            : null;
-          byClient.set(
-            member.clientId,
-            [...(decoded?.assignment[topic] ?? [])].sort((a, b) => a - b),
-          );
-        }
-        last = `${described.state} ${JSON.stringify([...byClient])}`;
-        const owned = [...byClient.values()].flat().sort((a, b) => a - b);
-        const complete = owned.length === partitions &&
-          owned.every((p, i) => p === i);
-        const nobodyIdle = memberCount > partitions ||
-          [...byClient.values()].every((p) => p.length > 0);
-        if (
-          described.state !== "Stable" || byClient.size !== memberCount ||
-          !complete || !nobodyIdle
-        ) return undefined;
-        const owners: string[] = [];
-        for (const [client, ps] of byClient) {
-          for (const p of ps) owners[p] = client;
-        }
-        return { protocol: described.protocol, owners, byClient };
-      },
-      { timeoutMs, everyMs: 500 },
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; last seen: ${last}`);
-  }
-}
-
-/** The group's committed offset per partition of `topic` (-1: none yet). */
-async function committed(
-  admin: Admin,
-  group: string,
-  topic: string,
-): Promise<{ partition: number; offset: number }[]> {
-  const [found] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return found.partitions.map(({ partition, offset }) => ({
-    partition,
-    offset: Number(offset),
-  }));
 }
 
 // --- points in the double ---------------------------------------------------------------
@@ -776,41 +654,7 @@ function assertSamePoints(
   }
 }
 
-async function waitForPointCount(
-  influx: InfluxDouble,
-  count: number,
-  timeoutMs = 30_000,
-): Promise<void> {
-  let seen = 0;
-  try {
-    await waitFor(`${count} points`, async () => {
-      seen = (await influx.control("stats")).points;
-      return seen >= count;
-    }, { timeoutMs, everyMs: 250 });
-  } catch (error) {
-    throw new Error(`${(error as Error).message} (saw ${seen})`);
-  }
-}
-
-async function writtenSoFar(
-  influx: InfluxDouble,
-  atLeast: number,
-): Promise<boolean> {
-  return (await influx.control("stats")).points >= atLeast;
-}
-
-// --- records in Kafka -------------------------------------------------------------------
-
-interface TopicRecord {
-  partition: number;
-  offset: number;
-  key: string;
-  value: Uint8Array;
-  timestamp: number;
-  headers: Record<string, string>;
-  /** The decoded tickers (empty when not decoded or undecodable). */
-  tickers: Ticker[];
-}
+// --- expected points ------------------------------------------------------------------
 
 /** The point time of a record's ticker, as the sink computes it. */
 function pointTime(record: TopicRecord, t: Ticker): number {
@@ -834,130 +678,7 @@ function expectedPoints(records: TopicRecord[]): Map<string, Ticker> {
   return expected;
 }
 
-interface TopicReader extends AsyncDisposable {
-  /** What was read so far, in arrival order. */
-  records: TopicRecord[];
-  /** The next offset the reader expects on `partition`. */
-  next(partition: number): number;
-  /** Waits until every record up to the current end of the topic is read; returns them by partition and offset. */
-  caughtUp(timeoutMs?: number): Promise<TopicRecord[]>;
-}
-
-/** Reads a topic from the beginning in the background (own group, no commits), decoding values. */
-async function openReader(
-  topic: string,
-  options: { decode?: boolean } = {},
-): Promise<TopicReader> {
-  const { decode = true } = options;
-  const kafka = testKafka(testConfig(), "test-reader");
-  const admin = kafka.admin();
-  const consumer = kafka.consumer({
-    groupId: uniqueName("g-reader"),
-    maxWaitTimeInMs: 100,
-  });
-  const records: TopicRecord[] = [];
-  const next = new Map<number, number>();
-  await admin.connect();
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        const value = new Uint8Array(message.value ?? []);
-        const tickers = decode
-          ? await decodeValue(value, V2, typeById).catch(() => [])
-          : [];
-        records.push({
-          partition,
-          offset: Number(message.offset),
-          key: message.key?.toString() ?? "",
-          value,
-          timestamp: Number(message.timestamp),
-          headers: Object.fromEntries(
-            Object.entries(message.headers ?? {}).map((
-              [k, v],
-            ) => [k, String(v)]),
-          ),
-          tickers,
-        });
-        next.set(partition, Number(message.offset) + 1);
-      },
-    });
-  } catch (error) {
-    await consumer.disconnect().catch(() => {});
-    await admin.disconnect().catch(() => {});
-    throw error;
-  }
-  return {
-    records,
-    next: (partition) => next.get(partition) ?? 0,
-    async caughtUp(timeoutMs = 30_000) {
-      const highs = await admin.fetchTopicOffsets(topic);
-      await waitFor(
-        `every record of ${topic} up to ${
-          highs.map((h) => `${h.partition}:${h.high}`)
-        }`,
-        () =>
-          highs.every((h) => (next.get(h.partition) ?? 0) >= Number(h.high)),
-        { timeoutMs, everyMs: 100 },
-      );
-      return [...records].sort((a, b) =>
-        a.partition - b.partition || a.offset - b.offset
-      );
-    },
-    async [Symbol.asyncDispose]() {
-      await consumer.disconnect().catch(() => {});
-      await admin.disconnect().catch(() => {});
-    },
-  };
-}
-
-/** Every record of a topic as it is now. */
-async function readTopic(
-  topic: string,
-  options: { decode?: boolean } = {},
-): Promise<TopicRecord[]> {
-  await using reader = await openReader(topic, options);
-  return await reader.caughtUp();
-}
-
-// --- scripts, topics and data ---------------------------------------------------------------
-
-function consumerEnv(
-  topic: string,
-  group: string,
-  influx: InfluxDouble,
-): Record<string, string> {
-  return {
-    KAFKA_TOPIC: topic,
-    CONSUMER_GROUP: group,
-    INFLUX_HOST: influx.url,
-    INFLUX_TOKEN: TOKEN,
-    LOG_FORMAT: "json",
-  };
-}
-
-function startConsumer(
-  clientId: string,
-  env: Record<string, string>,
-): ScriptProcess {
-  return spawnScript(CONSUMER, { args: ["--client-id", clientId], env });
-}
-
-function startProducer(
-  topic: string,
-  env: Record<string, string>,
-): ScriptProcess {
-  return spawnScript(PRODUCER, {
-    env: {
-      KAFKA_TOPIC: topic,
-      SOURCE: "synthetic",
-      LOG_FORMAT: "json",
-      ...env,
-    },
-  });
-}
+// --- data ---------------------------------------------------------------------------------
 
 /** Points a stopped consumer says it wrote (its "stopped; wrote N points" line). */
 function writtenTotal(consumer: ScriptProcess): number {
@@ -966,29 +687,6 @@ function writtenTotal(consumer: ScriptProcess): number {
   );
   assert.ok(line, `no "stopped; wrote" line:\n${consumer.stderr.slice(-2000)}`);
   return Number(/wrote (\d+)/.exec(line.msg)![1]);
-}
-
-async function setupSchema(topic: string, partitions = 2): Promise<void> {
-  const result = await runScript("scripts/setup-schema.ts", [], {
-    KAFKA_TOPIC: topic,
-    KAFKA_PARTITIONS: String(partitions),
-    LOG_FORMAT: "json",
-  });
-  assert.equal(result.code, 0, `setup-schema failed:\n${result.stderr}`);
-}
-
-/** A connected admin client (and its Kafka client), disconnected on dispose. */
-async function openAdmin() {
-  const kafka = testKafka(testConfig(), "test-admin");
-  const admin = kafka.admin();
-  await admin.connect();
-  return {
-    kafka,
-    admin,
-    async [Symbol.asyncDispose]() {
-      await admin.disconnect().catch(() => {});
-    },
-  };
 }
 
 function ticker(nombre: string, eventTime: number, price: number): Ticker {

@@ -1,12 +1,13 @@
 /**
  * The producer and setup-schema scripts against the local stack (Kafka +
  * Apicurio) and the Bitfinex double, and the Bitfinex sources' reconnect and
- * rate-limit behaviour against the double.
+ * rate-limit behaviour against the double. Topics, scripts and readers come
+ * from ./fixtures.ts.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { decodeBody, parseSchema, readSchema } from "@cryptocandles/avro";
+import { decodeBody, readSchema } from "@cryptocandles/avro";
 import { bitfinexRestTicks, bitfinexWsTicks } from "@cryptocandles/bitfinex";
 import { createLogger, type Logger } from "@cryptocandles/runtime";
 import { type Ticker, tickerToArray } from "@cryptocandles/ticker";
@@ -18,19 +19,25 @@ import {
 import {
   cleanupLater,
   freePort,
-  runScript,
   sleep,
-  testConfig,
-  testKafka,
+  tempFile,
   uniqueName,
   waitFor,
 } from "../support.ts";
+import {
+  isMsg,
+  readTopic,
+  registryJson,
+  registryLatestId,
+  runSetupSchema,
+  schemaTopic,
+  startProducer,
+  type TopicRecord,
+  V2,
+  waitForRecords,
+} from "./fixtures.ts";
 
-const REGISTRY_URL = testConfig().registryUrl;
 const PARTITIONS = 2;
-const SCRIPT_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read"];
-const PRODUCER_PERMISSIONS = [...SCRIPT_PERMISSIONS, "--allow-write=/tmp"];
-const V2_TYPE = parseSchema(await readSchema("v2"));
 
 // --- a) ticks from the WS double reach Kafka ---------------------------------
 
@@ -38,26 +45,20 @@ Deno.test("ticks from the Bitfinex WS double reach Kafka as registered Avro on m
   // The independent partitioner agrees with the contract's examples first.
   assert.equal(murmur2Partition("tBTCUSD", PARTITIONS), 1);
   assert.equal(murmur2Partition("tETHUSD", PARTITIONS), 0);
-
   await using double = await startBitfinexDouble({ tickMs: 50 });
-  const topic = uniqueName("t-producer-ws");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
+  await using topic = await schemaTopic("t-producer-ws");
 
-  await using producer = spawnScript("scripts/producer.ts", {
+  await using producer = startProducer(topic.name, {
     SOURCE: "bitfinex-ws",
     BITFINEX_WS_URL: double.wsUrl,
-    KAFKA_TOPIC: topic,
-    LOG_FORMAT: "json",
   });
   await producer.waitForLog("the producer to start sending", isMsg("sending"));
-  await sleep(3000);
-  producer.kill("SIGTERM");
-  const { code, stderr } = await producer.exit();
-  assert.equal(code, 0, stderr);
+  await waitForRecords(topic.name, 20);
+  const { code, stderr } = await producer.stop();
 
-  const schemaId = await registryLatestId(`${topic}-value`);
-  const records = await readTopic(topic);
+  assert.equal(code, 0, stderr);
+  const schemaId = await registryLatestId(`${topic.name}-value`);
+  const records = await readTopic(topic.name, { decode: false });
   assert.ok(records.length >= 20, `only ${records.length} records`);
   const sentWs = double.sent.filter((s) => s.via === "ws");
   for (const record of records) {
@@ -80,7 +81,7 @@ Deno.test("ticks from the Bitfinex WS double reach Kafka as registered Avro on m
       `${where}: event_time ${ticker.event_time} is not just after it was sent (${match.at})`,
     );
     assert.equal(record.key, ticker.nombre, `${where}: key`);
-    assert.equal(record.timestamp, String(ticker.event_time), `${where}: ts`);
+    assert.equal(record.timestamp, ticker.event_time, `${where}: ts`);
     assert.equal(
       record.partition,
       murmur2Partition(record.key, PARTITIONS),
@@ -100,21 +101,12 @@ Deno.test("setup-schema twice gives the same id", async () => {
   const topic = uniqueName("t-setup-twice");
   await using _cleanup = cleanupLater([topic]);
   const env = { KAFKA_TOPIC: topic, LOG_FORMAT: "json" };
-  const first = await runScript(
-    "scripts/setup-schema.ts",
-    [],
-    env,
-    SCRIPT_PERMISSIONS,
-  );
-  assert.equal(first.code, 0, first.stderr);
-  const second = await runScript(
-    "scripts/setup-schema.ts",
-    [],
-    env,
-    SCRIPT_PERMISSIONS,
-  );
-  assert.equal(second.code, 0, second.stderr);
 
+  const first = await runSetupSchema(env);
+  const second = await runSetupSchema(env);
+
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(second.code, 0, second.stderr);
   const registered = schemaLine(first.stderr);
   const again = schemaLine(second.stderr);
   assert.equal(registered.msg, `schema registered under ${topic}-value`);
@@ -125,42 +117,36 @@ Deno.test("setup-schema twice gives the same id", async () => {
 });
 
 Deno.test("setup-schema refuses an incompatible schema with the registry's message and exit 1", async () => {
-  const topic = uniqueName("t-setup-incompatible");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
+  await using topic = await schemaTopic("t-setup-incompatible");
   const v3 = JSON.parse(await readSchema("v2"));
   for (const field of v3.fields) {
     if (field.name === "bid") field.type = "string";
   }
-  const file = await Deno.makeTempFile({ suffix: ".avsc" });
-  try {
-    await Deno.writeTextFile(file, JSON.stringify(v3, null, 2));
-    const result = await runScript(
-      "scripts/setup-schema.ts",
-      ["--schema-file", file],
-      { KAFKA_TOPIC: topic },
-      SCRIPT_PERMISSIONS,
-    );
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /Incompatible/);
-    assert.match(result.stderr, new RegExp(`${topic}-value`));
-    const versions = await registryJson(`/subjects/${topic}-value/versions`);
-    assert.deepEqual(versions, [1], "the v3 schema must not be registered");
-  } finally {
-    await Deno.remove(file);
-  }
+  await using schemaFile = await tempFile(".avsc", JSON.stringify(v3, null, 2));
+
+  const result = await runSetupSchema({ KAFKA_TOPIC: topic.name }, [
+    "--schema-file",
+    schemaFile.path,
+  ]);
+
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /Incompatible/);
+  assert.match(result.stderr, new RegExp(`${topic.name}-value`));
+  const versions = await registryJson(`/subjects/${topic.name}-value/versions`);
+  assert.deepEqual(versions, [1], "the v3 schema must not be registered");
 });
 
 Deno.test("setup-schema with the registry down exits 1 with a clear message", async () => {
   const topic = uniqueName("t-setup-noregistry");
   await using _cleanup = cleanupLater([topic]);
-  const port = freePort();
-  const registryUrl = `http://127.0.0.1:${port}/apis/ccompat/v7`;
+  const registryUrl = `http://127.0.0.1:${freePort()}/apis/ccompat/v7`;
+
   const started = Date.now();
-  const result = await runScript("scripts/setup-schema.ts", [], {
+  const result = await runSetupSchema({
     KAFKA_TOPIC: topic,
     SCHEMA_REGISTRY_URL: registryUrl,
-  }, SCRIPT_PERMISSIONS);
+  });
+
   assert.equal(result.code, 1, result.stderr);
   assert.ok(
     result.stderr.includes(`schema registry at ${registryUrl} did not answer`),
@@ -174,15 +160,15 @@ Deno.test("setup-schema with the registry down exits 1 with a clear message", as
 Deno.test("the WS source reconnects within 35 s when the feed stalls, and ticks resume", async () => {
   await using double = await startBitfinexDouble({ tickMs: 100 });
   await using stream = wsStream(double, ["tBTCUSD", "tETHUSD"]);
-  await waitFor("first ticks", () => stream.got.length >= 4, {
-    timeoutMs: 10_000,
-  });
+  await stream.firstTicks();
+
   double.stall(true);
   const stalledAt = Date.now();
   await waitFor("a second connection", () => double.connections >= 2, {
     timeoutMs: 36_000,
     everyMs: 100,
   });
+
   const elapsed = Date.now() - stalledAt;
   assert.ok(elapsed <= 35_000, `reconnected after ${elapsed} ms`);
   assert.ok(
@@ -199,11 +185,11 @@ Deno.test("the WS source reconnects within 35 s when the feed stalls, and ticks 
 Deno.test("info 20051 makes the WS source reconnect", async () => {
   await using double = await startBitfinexDouble({ tickMs: 100 });
   await using stream = wsStream(double, ["tBTCUSD", "tETHUSD"]);
-  await waitFor("first ticks", () => stream.got.length >= 4, {
-    timeoutMs: 10_000,
-  });
+  await stream.firstTicks();
+
   // No closeAfterMs: the client must close on 20051 by itself.
   double.sendInfo(20051);
+
   await waitFor("a second connection", () => double.connections >= 2, {
     timeoutMs: 10_000,
     everyMs: 50,
@@ -220,10 +206,10 @@ Deno.test("info 20051 makes the WS source reconnect", async () => {
 Deno.test("a dropped connection is re-established", async () => {
   await using double = await startBitfinexDouble({ tickMs: 100 });
   await using stream = wsStream(double, ["tBTCUSD", "tETHUSD"]);
-  await waitFor("first ticks", () => stream.got.length >= 4, {
-    timeoutMs: 10_000,
-  });
+  await stream.firstTicks();
+
   await double.dropConnections();
+
   await waitFor("a second connection", () => double.connections >= 2, {
     timeoutMs: 10_000,
     everyMs: 50,
@@ -235,16 +221,18 @@ Deno.test("a dropped connection is re-established", async () => {
 
 Deno.test("an unknown pair makes the producer exit 2 naming it", async () => {
   await using double = await startBitfinexDouble({ tickMs: 100 });
-  const topic = uniqueName("t-producer-unknown");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using producer = spawnScript("scripts/producer.ts", {
+  await using topic = await schemaTopic("t-producer-unknown");
+
+  await using producer = startProducer(topic.name, {
     SOURCE: "bitfinex-ws",
     BITFINEX_WS_URL: double.wsUrl,
-    KAFKA_TOPIC: topic,
     COINS: "tBTCUSD,tFOOBAR",
   });
-  const { code, stderr } = await producer.exit(30_000);
+  const { code, stderr, killedAfterTimeout } = await producer.waitForExit(
+    30_000,
+  );
+
+  assert.equal(killedAfterTimeout, false, "it exits by itself");
   assert.equal(code, 2, stderr);
   assert.match(stderr, /tFOOBAR/);
   assert.ok(double.connections >= 1, "it did connect to the double");
@@ -252,16 +240,19 @@ Deno.test("an unknown pair makes the producer exit 2 naming it", async () => {
 
 // --- e) REST rate limit --------------------------------------------------------
 
-Deno.test("REST source waits 60 s after a 429", async () => {
+Deno.test("REST source waits 60 s after a 429 (no second request within 3 s)", async () => {
   await using double = await startBitfinexDouble();
   double.rateLimit(1);
+
   await using stream = restStream(double, ["tBTCUSD", "tETHUSD"]);
   await waitFor("the first request", () => double.restRequests.length >= 1, {
     timeoutMs: 5_000,
     everyMs: 20,
   });
   assert.equal(double.restRequests[0].status, 429);
+  // Nothing to wait for: the test is that nothing happens for 3 s.
   await sleep(3000);
+
   assert.equal(
     double.restRequests.length,
     1,
@@ -277,6 +268,7 @@ Deno.test("REST source waits 60 s after a 429", async () => {
 Deno.test("REST source with rateLimitWaitMs 1500 asks again 1.5 s after a 429, and ticks flow", async () => {
   await using double = await startBitfinexDouble();
   double.rateLimit(1);
+
   await using stream = restStream(double, ["tBTCUSD", "tETHUSD"], {
     rateLimitWaitMs: 1500,
   });
@@ -284,6 +276,7 @@ Deno.test("REST source with rateLimitWaitMs 1500 asks again 1.5 s after a 429, a
     timeoutMs: 10_000,
     everyMs: 20,
   });
+
   const [limited, next] = double.restRequests;
   assert.equal(limited.status, 429);
   assert.equal(next.status, 200);
@@ -309,28 +302,21 @@ Deno.test("REST source with rateLimitWaitMs 1500 asks again 1.5 s after a 429, a
 // --- f) graceful shutdown --------------------------------------------------------
 
 Deno.test("SIGTERM during a steady synthetic stream loses no acknowledged record", async () => {
-  const topic = uniqueName("t-producer-sigterm");
-  await using _cleanup = cleanupLater([topic]);
-  await setupSchema(topic);
-  await using producer = spawnScript("scripts/producer.ts", {
-    SOURCE: "synthetic",
-    SYNTHETIC_RATE: "200",
-    KAFKA_TOPIC: topic,
-    LOG_FORMAT: "json",
-  });
+  await using topic = await schemaTopic("t-producer-sigterm");
+  await using producer = startProducer(topic.name, { SYNTHETIC_RATE: "200" });
   await producer.waitForLog("the producer to start sending", isMsg("sending"));
-  await sleep(3000);
-  producer.kill("SIGTERM");
-  const { code, stderr } = await producer.exit();
-  assert.equal(code, 0, stderr);
+  await waitForRecords(topic.name, 1000);
 
+  const { code, stderr } = await producer.stop({ signal: "SIGTERM" });
+
+  assert.equal(code, 0, stderr);
   const stopped = producer.logs().findLast((l) =>
     String(l.msg).startsWith("stopped;")
   );
   assert.ok(stopped, `no "stopped;" line in:\n${stderr}`);
   const acked = stopped.acked as Record<string, number>;
   assert.equal(stopped.unsent, 0);
-  const records = await readTopic(topic);
+  const records = await readTopic(topic.name, { decode: false });
   const counts: Record<string, number> = {};
   for (const coin of Object.keys(acked)) counts[coin] = 0;
   for (const record of records) {
@@ -338,56 +324,47 @@ Deno.test("SIGTERM during a steady synthetic stream loses no acknowledged record
   }
   assert.deepEqual(counts, acked);
   const total = Object.values(acked).reduce((a, b) => a + b, 0);
-  assert.ok(total >= 1000, `only ${total} records acknowledged in ~3 s`);
+  assert.ok(total >= 1000, `only ${total} records acknowledged before SIGTERM`);
 });
 
 // --- g) record and replay ----------------------------------------------------------
 
 Deno.test("replay of a recorded file produces the same records", async () => {
-  const topicA = uniqueName("t-producer-record");
-  const topicB = uniqueName("t-producer-replay");
-  await using _cleanup = cleanupLater([topicA, topicB]);
-  await Promise.all([setupSchema(topicA), setupSchema(topicB)]);
-  const file = await Deno.makeTempFile({ suffix: ".jsonl" });
-  try {
-    await using recorder = spawnScript("scripts/producer.ts", {
-      SOURCE: "synthetic",
-      SYNTHETIC_RATE: "50",
-      RECORD_FILE: file,
-      KAFKA_TOPIC: topicA,
-      LOG_FORMAT: "json",
-    });
-    await recorder.waitForLog("the recorder to start", isMsg("sending"));
-    await sleep(2000);
-    recorder.kill("SIGTERM");
-    const recorded = await recorder.exit();
-    assert.equal(recorded.code, 0, recorded.stderr);
+  await using recordedTopic = await schemaTopic("t-producer-record");
+  await using replayedTopic = await schemaTopic("t-producer-replay");
+  await using recording = await tempFile(".jsonl");
+  await using recorder = startProducer(recordedTopic.name, {
+    SYNTHETIC_RATE: "50",
+    RECORD_FILE: recording.path,
+  });
+  await recorder.waitForLog("the recorder to start", isMsg("sending"));
+  await waitForRecords(recordedTopic.name, 100);
+  const recorded = await recorder.stop();
+  assert.equal(recorded.code, 0, recorded.stderr);
 
-    await using replayer = spawnScript("scripts/producer.ts", {
-      SOURCE: "replay",
-      REPLAY_FILE: file,
-      REPLAY_SPEED: "0",
-      KAFKA_TOPIC: topicB,
-      LOG_FORMAT: "json",
-    });
-    const replayed = await replayer.exit(30_000);
-    assert.equal(replayed.code, 0, replayed.stderr);
+  await using replayer = startProducer(replayedTopic.name, {
+    SOURCE: "replay",
+    REPLAY_FILE: recording.path,
+    REPLAY_SPEED: "0",
+  });
+  const replayed = await replayer.waitForExit(30_000);
 
-    const lines = (await Deno.readTextFile(file)).split("\n")
-      .filter((l) => l.trim() !== "")
-      .map((l) => JSON.parse(l) as Ticker);
-    assert.ok(lines.length >= 100, `only ${lines.length} ticks recorded`);
-    const [a, b] = (await Promise.all([readTopic(topicA), readTopic(topicB)]))
-      .map(byPartition);
-    for (let p = 0; p < PARTITIONS; p++) {
-      const expected = lines.filter((t) =>
-        murmur2Partition(t.nombre, PARTITIONS) === p
-      );
-      assert.deepEqual(b[p], expected, `partition ${p} of the replay`);
-      assert.deepEqual(a[p], b[p], `partition ${p}: recorded vs replayed`);
-    }
-  } finally {
-    await Deno.remove(file).catch(() => {});
+  assert.equal(replayed.killedAfterTimeout, false, "the replay ends");
+  assert.equal(replayed.code, 0, replayed.stderr);
+  const lines = (await Deno.readTextFile(recording.path)).split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Ticker);
+  assert.ok(lines.length >= 100, `only ${lines.length} ticks recorded`);
+  const [a, b] = (await Promise.all([
+    readTopic(recordedTopic.name, { decode: false }),
+    readTopic(replayedTopic.name, { decode: false }),
+  ])).map(byPartition);
+  for (let p = 0; p < PARTITIONS; p++) {
+    const expected = lines.filter((t) =>
+      murmur2Partition(t.nombre, PARTITIONS) === p
+    );
+    assert.deepEqual(b[p], expected, `partition ${p} of the replay`);
+    assert.deepEqual(a[p], b[p], `partition ${p}: recorded vs replayed`);
   }
 });
 
@@ -434,126 +411,6 @@ function murmur2Partition(key: string, partitions: number): number {
   return (murmur2(key) & 0x7fffffff) % partitions;
 }
 
-// --- spawning a script that can be signalled ------------------------------------------
-
-interface Exit {
-  code: number;
-  stderr: string;
-}
-
-interface Spawned extends AsyncDisposable {
-  /** Everything written to stderr so far. */
-  readonly stderr: string;
-  /** The JSON log lines written so far. */
-  logs(): Record<string, unknown>[];
-  /** Resolves with the first JSON log line that matches, or throws after `timeoutMs`. */
-  waitForLog(
-    what: string,
-    match: (line: Record<string, unknown>) => boolean,
-    timeoutMs?: number,
-  ): Promise<Record<string, unknown>>;
-  /** Sends a signal (ignored once the process has ended). */
-  kill(signal?: Deno.Signal): void;
-  /** Waits for the exit; after `timeoutMs` kills it (SIGKILL) and throws with stderr's tail. */
-  exit(timeoutMs?: number): Promise<Exit>;
-}
-
-/**
- * Starts `deno run <permissions> <script>` with `env` (and PATH) only,
- * stderr collected; `await using` kills it if it is still running.
- */
-function spawnScript(
-  script: string,
-  env: Record<string, string>,
-  permissions: string[] = PRODUCER_PERMISSIONS,
-): Spawned {
-  const child = new Deno.Command("deno", {
-    args: ["run", ...permissions, script],
-    env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const reading = child.stderr
-    .pipeThrough(new TextDecoderStream())
-    .pipeTo(new WritableStream({ write: (chunk) => void (text += chunk) }))
-    .catch(() => {});
-  let ended = false;
-  const status = child.status.then((s) => {
-    ended = true;
-    return s;
-  });
-  const logs = () =>
-    text.split("\n").filter((l) => l.startsWith("{")).flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
-  const kill = (signal: Deno.Signal = "SIGTERM") => {
-    if (ended) return;
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
-    }
-  };
-  const exit = async (timeoutMs = 20_000): Promise<Exit> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) =>
-      timer = setTimeout(() => resolve("timeout"), timeoutMs)
-    );
-    const outcome = await Promise.race([status, timedOut]);
-    clearTimeout(timer);
-    if (outcome === "timeout") {
-      kill("SIGKILL");
-      await status;
-      await reading;
-      throw new Error(
-        `${script} still running after ${timeoutMs} ms; stderr ends:\n${
-          text.slice(-2000)
-        }`,
-      );
-    }
-    await reading;
-    return { code: outcome.code, stderr: text };
-  };
-  return {
-    get stderr() {
-      return text;
-    },
-    logs,
-    async waitForLog(what, match, timeoutMs = 30_000) {
-      try {
-        return await waitFor(what, () => {
-          if (ended) {
-            throw new Error(`${script} ended before ${what}:\n${text}`);
-          }
-          return logs().find(match);
-        }, { timeoutMs, everyMs: 50 });
-      } catch (error) {
-        throw new Error(
-          `${(error as Error).message}; stderr:\n${text.slice(-2000)}`,
-        );
-      }
-    },
-    kill,
-    exit,
-    async [Symbol.asyncDispose]() {
-      kill("SIGKILL");
-      await status;
-      await reading;
-    },
-  };
-}
-
-function isMsg(msg: string) {
-  return (line: Record<string, unknown>) => line.msg === msg;
-}
-
 // --- the Bitfinex sources in-process ---------------------------------------------------
 
 interface Stream extends AsyncDisposable {
@@ -561,6 +418,8 @@ interface Stream extends AsyncDisposable {
   got: Ticker[];
   /** The source's log lines so far. */
   lines: string[];
+  /** Waits for the first 4 tickers (10 s at most). */
+  firstTicks(): Promise<void>;
   /** Waits until tickers sent on connection `connection` (updates, not snapshots) arrive. */
   ticksFrom(connection: number): Promise<void>;
 }
@@ -630,6 +489,11 @@ function drain(
   return {
     got,
     lines,
+    async firstTicks() {
+      await waitFor("first ticks", () => got.length >= 4, {
+        timeoutMs: 10_000,
+      });
+    },
     async ticksFrom(connection) {
       await waitFor(`ticks from connection ${connection}`, () => {
         if (failure) throw failure;
@@ -655,73 +519,14 @@ function lineLogger(lines: string[]): Logger {
   return createLogger("test", { write: (line) => lines.push(line) });
 }
 
-// --- Kafka, registry and decoding helpers ---------------------------------------------
-
-interface TopicRecord {
-  partition: number;
-  offset: string;
-  key: string;
-  value: Uint8Array;
-  timestamp: string;
-}
-
-/** Reads every record of `topic` up to its current high watermarks, by partition then offset. */
-async function readTopic(
-  topic: string,
-  timeoutMs = 30_000,
-): Promise<TopicRecord[]> {
-  const kafka = testKafka(testConfig(), "reader");
-  const admin = kafka.admin();
-  await admin.connect();
-  let highs: Map<number, number>;
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    highs = new Map(offsets.map((o) => [o.partition, Number(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-  const records: TopicRecord[] = [];
-  if ([...highs.values()].every((high) => high === 0)) return records;
-  const next = new Map<number, number>();
-  const consumer = kafka.consumer({ groupId: uniqueName("reader") });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: ({ partition, message }) => {
-        records.push({
-          partition,
-          offset: message.offset,
-          key: message.key?.toString() ?? "",
-          value: new Uint8Array(message.value ?? []),
-          timestamp: message.timestamp,
-        });
-        next.set(partition, Number(message.offset) + 1);
-        return Promise.resolve();
-      },
-    });
-    await waitFor(
-      `every record of ${topic} up to ${JSON.stringify([...highs])}`,
-      () => [...highs].every(([p, high]) => (next.get(p) ?? 0) >= high),
-      { timeoutMs, everyMs: 100 },
-    );
-  } finally {
-    await consumer.disconnect();
-  }
-  return records
-    .filter((r) => Number(r.offset) < highs.get(r.partition)!)
-    .sort((x, y) =>
-      x.partition - y.partition || Number(x.offset) - Number(y.offset)
-    );
-}
+// --- decoding and setup-schema ------------------------------------------------------
 
 /** Decoded tickers per partition, in offset order; checks timestamp = event_time on the way. */
 function byPartition(records: TopicRecord[]): Ticker[][] {
   const out: Ticker[][] = Array.from({ length: PARTITIONS }, () => []);
   for (const record of records) {
     const ticker = decode(record.value);
-    assert.equal(record.timestamp, String(ticker.event_time));
+    assert.equal(record.timestamp, ticker.event_time);
     assert.equal(record.key, ticker.nombre);
     out[record.partition].push(ticker);
   }
@@ -730,21 +535,11 @@ function byPartition(records: TopicRecord[]): Ticker[][] {
 
 /** A wire-format value's v2 record, as a plain object. */
 function decode(value: Uint8Array): Ticker {
-  return { ...decodeBody(value.subarray(5), V2_TYPE, V2_TYPE) };
+  return { ...decodeBody(value.subarray(5), V2, V2) };
 }
 
 function sameValues(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
-}
-
-async function setupSchema(topic: string): Promise<void> {
-  const result = await runScript(
-    "scripts/setup-schema.ts",
-    [],
-    { KAFKA_TOPIC: topic },
-    SCRIPT_PERMISSIONS,
-  );
-  assert.equal(result.code, 0, `setup-schema failed:\n${result.stderr}`);
 }
 
 function schemaLine(stderr: string): { msg: string; id: number } {
@@ -753,18 +548,4 @@ function schemaLine(stderr: string): { msg: string; id: number } {
     .find((l) => /^schema (already )?registered under/.test(l.msg));
   assert.ok(line, `no schema line in:\n${stderr}`);
   return line;
-}
-
-async function registryJson(path: string): Promise<unknown> {
-  const response = await fetch(`${REGISTRY_URL}${path}`, {
-    headers: { accept: "application/vnd.schemaregistry.v1+json" },
-  });
-  const body = await response.json();
-  assert.ok(response.ok, `GET ${path}: ${response.status} ${body?.message}`);
-  return body;
-}
-
-async function registryLatestId(subject: string): Promise<number> {
-  const latest = await registryJson(`/subjects/${subject}/versions/latest`);
-  return (latest as { id: number }).id;
 }

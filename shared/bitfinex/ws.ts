@@ -1,32 +1,13 @@
 /**
- * Bitfinex public API v2 as a source of {@linkcode Ticker}s: the WebSocket
- * ticker channel (with heartbeats, a watchdog, info codes and reconnects) and
- * REST `GET /tickers` polling (with rate-limit back-off).
+ * Bitfinex public API v2 WebSocket ticker channel as a source of
+ * {@linkcode Ticker}s: heartbeats, a watchdog, info codes and reconnects.
  *
  * @module
  */
 import type { Logger } from "@cryptocandles/runtime";
 import { backoff, delay, type RetryOptions } from "@cryptocandles/runtime";
 import { type Ticker, tickerFromArray } from "@cryptocandles/ticker";
-
-/** A pair Bitfinex does not know: fatal (the producer exits 2 naming it). */
-export class UnknownPairError extends Error {
-  /** The pairs Bitfinex refused. */
-  readonly pairs: string[];
-  /**
-   * @param pairs The refused pairs.
-   * @param detail Bitfinex's own message.
-   */
-  constructor(pairs: string[], detail: string) {
-    super(
-      `Bitfinex does not know the pair ${
-        pairs.join(", ")
-      } (${detail}): check COINS`,
-    );
-    this.name = "UnknownPairError";
-    this.pairs = pairs;
-  }
-}
+import { UnknownPairError } from "./errors.ts";
 
 /** Options for {@linkcode bitfinexWsTicks}. */
 export interface WsOptions {
@@ -262,105 +243,6 @@ function runConnection(
         outcome ?? { reason: `connection closed (${event.code})`, subscribed },
       );
   });
-}
-
-/** Options for {@linkcode bitfinexRestTicks}. */
-export interface RestOptions {
-  /** The v2 REST base URL. */
-  url: string;
-  /** Trading pairs to poll. */
-  coins: string[];
-  /** Polling interval in ms. */
-  pollMs: number;
-  /** Stops polling. */
-  signal: AbortSignal;
-  /** Where errors are logged. */
-  log: Logger;
-  /** Wait after a rate-limit answer, in ms. @default {60000} */
-  rateLimitWaitMs?: number;
-  /** Back-off for other errors. @default {{ minTimeout: 1000, maxTimeout: 60000 }} */
-  backoff?: RetryOptions;
-  /** The fetch to use. @default {globalThis.fetch} */
-  fetch?: typeof fetch;
-  /** Clock for event times. @default {Date.now} */
-  now?: () => number;
-}
-
-/**
- * Polls `GET /tickers?symbols=…` every `pollMs`. A 429 or `ERR_RATE_LIMIT`
- * answer waits `rateLimitWaitMs` before the next request; other failures
- * retry with back-off.
- *
- * @param options URL, pairs, interval, signal, logger.
- * @returns Tickers, one per pair per poll, event time = answer time.
- * @throws {UnknownPairError} When an answer lacks a requested pair.
- *
- * @example
- * ```ts ignore
- * for await (const t of bitfinexRestTicks({ url, coins, pollMs: 5000, signal, log })) console.log(t);
- * ```
- */
-export async function* bitfinexRestTicks(
-  options: RestOptions,
-): AsyncGenerator<Ticker> {
-  const {
-    url,
-    coins,
-    pollMs,
-    signal,
-    log,
-    rateLimitWaitMs = 60_000,
-    fetch: doFetch = fetch,
-    now = Date.now,
-  } = options;
-  const policy = { minTimeout: 1000, maxTimeout: 60_000, ...options.backoff };
-  const endpoint = `${url}/tickers?symbols=${coins.join(",")}`;
-  let failures = 0;
-  while (!signal.aborted) {
-    let wait = pollMs;
-    try {
-      const response = await doFetch(endpoint, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
-      });
-      const body = await response.json().catch(() => undefined);
-      const rateLimited = response.status === 429 ||
-        (Array.isArray(body) && body[0] === "error" &&
-          /ratelimit/i.test(String(body[2])));
-      if (rateLimited) {
-        wait = rateLimitWaitMs;
-        log.warn(
-          `bitfinex: rate limited (${response.status}); next request in ${
-            wait / 1000
-          } s`,
-        );
-      } else if (!response.ok || !Array.isArray(body)) {
-        throw new Error(
-          `GET /tickers answered ${response.status} ${
-            JSON.stringify(body).slice(0, 120)
-          }`,
-        );
-      } else {
-        const at = now();
-        const rows = new Map(
-          body.map((row: unknown[]) => [String(row[0]), row.slice(1)]),
-        );
-        const missing = coins.filter((c) => !rows.has(c));
-        if (missing.length > 0) {
-          throw new UnknownPairError(missing, "absent from GET /tickers");
-        }
-        failures = 0;
-        for (const coin of coins) {
-          yield tickerFromArray(coin, rows.get(coin), at);
-        }
-      }
-    } catch (error) {
-      if (error instanceof UnknownPairError) throw error;
-      if (signal.aborted) return;
-      wait = backoff(++failures, policy);
-      log.warn(`bitfinex: ${(error as Error).message}; retrying in ${wait} ms`);
-    }
-    await delay(wait, signal).catch(() => {});
-  }
 }
 
 /** A single-consumer queue that an async iterator drains. */
