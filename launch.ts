@@ -1,13 +1,13 @@
 /**
  * `deno task launch`: the whole pipeline from nothing to live candles.
- * Stack ready → setup-schema → two consumers (when InfluxDB answers) →
- * producer → seed-grafana (when Grafana answers) → chart page; each a
- * supervised `deno run` with its own permissions; a live status view;
- * Ctrl-C stops everything in reverse order.
+ * Stack (local: also InfluxDB 3 and a provisioned Grafana when their
+ * programs are there) → setup-schema → two consumers (when InfluxDB
+ * answers) → producer → seed-grafana (other Grafanas) → chart page; each a
+ * supervised `deno run` with its own permissions; a live status view.
  *
  * @module
  */
-import { type Config, describeError, type Flags } from "@cryptocandles/config";
+import { type Config, describeError } from "@cryptocandles/config";
 import { runScript, UsageError } from "@cryptocandles/config";
 import { influxHealthy, influxOptions } from "@cryptocandles/influx";
 import { applyEvent, emptyStatus, type Status } from "@cryptocandles/launch";
@@ -16,10 +16,9 @@ import { describeMembers, httpAnswers } from "@cryptocandles/launch";
 import { type PreparedStack, prepareStack } from "@cryptocandles/launch";
 import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
 import { type ChildSpec, runOnce, supervise } from "@cryptocandles/launch";
-import { type StackMode, statusLine, statusTable } from "@cryptocandles/launch";
+import { parseStackMode, statusLine, statusTable } from "@cryptocandles/launch";
 import { stopStack, type Supervised } from "@cryptocandles/launch";
 
-const STACK_MODES = ["auto", "local", "compose", "external"] as const;
 // On a terminal the status table is redrawn; log lines show under it (last 12).
 const screen = { tty: false, recent: [] as string[] };
 const print = (line: string) =>
@@ -41,7 +40,7 @@ await runScript({
     return { write: print };
   },
   async main({ config, log, signal, stopped, flags }) {
-    const mode = stackModeOf(flags);
+    const mode = stackModeOf(flags.extra.stack);
     const status = emptyStatus(config.source, config.coins);
     const env = { ...Deno.env.toObject(), ...flags.overrides };
     const child = (name: ScriptName, extra?: Partial<ChildSpec>) => ({
@@ -59,12 +58,14 @@ await runScript({
     try {
       stack = await prepareStack(mode, config, { log, signal });
       if (stack.links) Object.assign(status.links, stack.links);
+      Object.assign(env, stack.env); // the local stack's token and Grafana admin
+      const influx = { ...config.influx, token: env.INFLUX_TOKEN || undefined };
       const schema = await once(child("setup-schema"));
       if (schema !== 0) {
         log.error(`setup-schema failed (exit ${schema})`);
         return schema === 2 ? 2 : 1;
       }
-      if (await influxHealthy(influxOptions(config.influx))) {
+      if (await influxHealthy(influxOptions(influx))) {
         for (const name of ["consumer-1", "consumer-2"]) {
           start(child("consumer", { name, args: ["--client-id", name] }));
         }
@@ -78,8 +79,10 @@ await runScript({
       }
       start(child("producer"));
       const grafana = config.grafana.url;
-      const health = `${grafana}/api/health`;
-      if (!flags.extra["no-grafana"] && await httpAnswers(health)) {
+      if (status.links.grafana) log.info(`dashboard: ${status.links.grafana}`);
+      else if (
+        !flags.extra["no-grafana"] && await httpAnswers(`${grafana}/api/health`)
+      ) {
         // Grafana in Docker reaches InfluxDB by its service name, not 127.0.0.1.
         const args = stack.mode === "compose"
           ? ["--datasource-url", "http://influxdb:8181"]
@@ -120,19 +123,18 @@ await runScript({
       );
       await Promise.all(consumers.map((c) => c.stop()));
       await closeStatusAdmin();
-      if (stack) await stopStack(stack, { log });
+      if (stack) await stopStack(stack, { log, config });
       log.info("stopped");
     }
   },
 });
 
-function stackModeOf(flags: Flags): StackMode {
-  const mode = String(flags.extra.stack ?? Deno.env.get("STACK") ?? "auto");
-  if (STACK_MODES.includes(mode as StackMode)) return mode as StackMode;
-  const modes = STACK_MODES.join(", ");
-  throw new UsageError(
-    `STACK must be one of ${modes}: current value is "${mode}"`,
-  );
+function stackModeOf(flag: unknown) {
+  try {
+    return parseStackMode(String(flag ?? Deno.env.get("STACK") ?? "auto"));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 async function showStatus(status: Status, kids: Supervised[], config: Config) {

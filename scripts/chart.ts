@@ -2,21 +2,21 @@
  * `deno task chart`: the built-in live candlestick page. Reads the ticker
  * topic with a consumer group of its own (from the last `--hours`), keeps
  * candles in memory with the dashboard's semantics, and serves them on
- * CHART_HOST:CHART_PORT with Server-Sent Events. No InfluxDB or Grafana
+ * CHART_HOST:CHART_PORT with Server-Sent Events. `/pipeline` shows the
+ * cluster (brokers, partitions, keys, the group, DLQ, registry, the
+ * consumers' sink metrics) over the same SSE stream. No InfluxDB or Grafana
  * needed.
  *
  * @module
  */
-import { createRegistry, decodeValue } from "@cryptocandles/avro";
-import { type AvroType, parseSchema, readSchema } from "@cryptocandles/avro";
-import { type CandleStore, createCandleStore } from "@cryptocandles/chart";
-import { type ChartServer, type ChartState } from "@cryptocandles/chart";
-import { createChartServer } from "@cryptocandles/chart";
+import { createRegistry, parseSchema, readSchema } from "@cryptocandles/avro";
+import { type ChartState, createCandleStore } from "@cryptocandles/chart";
+import { createChartServer, createPipelineWatch } from "@cryptocandles/chart";
+import { createRecordHandler, seekToHistory } from "@cryptocandles/chart";
 import { describeError, type Flags, runScript } from "@cryptocandles/config";
 import { UsageError } from "@cryptocandles/config";
-import { type Admin, type Consumer, createKafka } from "@cryptocandles/kafka";
-import type { KafkaMessage } from "@cryptocandles/kafka";
-import type { Logger } from "@cryptocandles/runtime";
+import { createKafka, describeQuorumLeader } from "@cryptocandles/kafka";
+import { sinkMetricsUrls } from "@cryptocandles/sink";
 
 await runScript({
   name: "chart",
@@ -25,9 +25,30 @@ await runScript({
   async main({ config, log, signal, abort, flags }) {
     const hours = hoursOf(flags);
     const { topic } = config.kafka;
+    const { group, dlqTopic } = config.consumer;
     const store = createCandleStore();
     const { coins } = config;
     const state: ChartState = { source: "unknown", last: {}, ticks: 0, coins };
+    const kafka = createKafka(config.kafka, { clientId: "chart", log });
+    // The pipeline page's own admin gives up fast: a broker that is down
+    // makes that part of the page stale instead of holding the rest.
+    const quick = { initialRetryTime: 100, retries: 1 };
+    const watchAdmin = createKafka(config.kafka, {
+      clientId: "chart-pipeline",
+      log,
+      retry: quick,
+      connectionTimeout: 1000,
+    }).admin();
+    const pipeline = createPipelineWatch({
+      admin: watchAdmin,
+      topics: { ticks: topic, dlq: dlqTopic, history: `${topic}.candles` },
+      group,
+      registryUrl: config.registryUrl,
+      sinkUrls: sinkMetricsUrls(),
+      controller: config.kafka.ssl || config.kafka.sasl
+        ? undefined // DescribeQuorum is sent in plain text
+        : () => describeQuorumLeader(config.kafka.brokers),
+    });
     const chart = createChartServer({
       store,
       state,
@@ -37,10 +58,9 @@ await runScript({
         import.meta.url,
       ),
       signal,
+      pipeline,
     });
-    const reader = parseSchema(await readSchema("v2"));
     const registry = createRegistry(config.registryUrl);
-    const kafka = createKafka(config.kafka, { clientId: "chart", log });
     const consumer = kafka.consumer({
       groupId: `chart-${crypto.randomUUID()}`,
       maxWaitTimeInMs: 50,
@@ -57,15 +77,26 @@ await runScript({
           log.info(`serving http://${hostname}:${port}/`, { topic }),
       }, chart.handler);
       await Promise.all([consumer.connect(), admin.connect()]);
+      await watchAdmin.connect();
       const since = Date.now() - hours * 3_600_000;
       const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
-      await consumer.subscribe({ topic, fromBeginning: true });
-      const typeById = (id: number) => registry.typeById(id);
-      const show = { reader, typeById, state, store, chart, log };
-      await consumer.run({
-        eachMessage: ({ message }) => showTicks(message, show),
+      const dlq = (await admin.listTopics()).includes(dlqTopic)
+        ? dlqTopic
+        : undefined;
+      const topics = dlq ? [topic, dlq] : [topic];
+      await consumer.subscribe({ topics, fromBeginning: true });
+      const eachMessage = createRecordHandler({
+        topic,
+        reader: parseSchema(await readSchema("v2")),
+        typeById: (id) => registry.typeById(id),
+        state,
+        store,
+        chart,
+        watch: pipeline,
+        log,
       });
-      await seekToHistory(admin, consumer, topic, offsets);
+      await consumer.run({ eachMessage });
+      await seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq });
       await server.finished;
     } catch (error) {
       const taken = error instanceof Deno.errors.AddrInUse;
@@ -79,6 +110,7 @@ await runScript({
     } finally {
       await consumer.disconnect().catch(() => {});
       await admin.disconnect().catch(() => {});
+      await watchAdmin.disconnect().catch(() => {});
       log.info("stopped", { ticks: state.ticks });
     }
     return exitCode;
@@ -93,49 +125,4 @@ function hoursOf(flags: Flags): number {
     );
   }
   return hours;
-}
-
-/** Decodes a record and adds its ticks to the candles, the state and the page. */
-async function showTicks(message: KafkaMessage, show: {
-  reader: AvroType;
-  typeById: (id: number) => Promise<AvroType>;
-  state: ChartState;
-  store: CandleStore;
-  chart: ChartServer;
-  log: Logger;
-}): Promise<void> {
-  const { reader, typeById, state, store, chart, log } = show;
-  let tickers;
-  try {
-    tickers = await decodeValue(message.value, reader, typeById);
-  } catch (error) {
-    const { offset } = message;
-    log.warn(`skipped a record: ${(error as Error).message}`, { offset });
-    return;
-  }
-  const source = message.headers?.source?.toString();
-  if (source) state.source = source;
-  for (const t of tickers) {
-    const time = t.event_time > 0 ? t.event_time : Number(message.timestamp);
-    state.ticks++;
-    if ((state.last[t.nombre]?.time ?? -Infinity) <= time) {
-      const { precio_ultimo: price, daily_change_percentage: change } = t;
-      state.last[t.nombre] = { price, change, time };
-    }
-    chart.publish(t.nombre, store.add(t.nombre, time, t.precio_ultimo));
-  }
-}
-
-/** Starts each partition at the first offset since `--hours` ago (its end when none is). */
-async function seekToHistory(
-  admin: Admin,
-  consumer: Consumer,
-  topic: string,
-  offsets: { partition: number; offset: string }[],
-): Promise<void> {
-  const ends = await admin.fetchTopicOffsets(topic);
-  for (const { partition, offset } of offsets) {
-    const end = ends.find((e) => e.partition === partition)?.high ?? offset;
-    consumer.seek({ topic, partition, offset: offset === "-1" ? end : offset });
-  }
 }

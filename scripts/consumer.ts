@@ -14,7 +14,7 @@ import { assignorFor, createKafka } from "@cryptocandles/kafka";
 import { defaultPartitioner, trackAssignments } from "@cryptocandles/kafka";
 import type { Consumer } from "@cryptocandles/kafka";
 import { type Logger, retry } from "@cryptocandles/runtime";
-import { createSink, type Sink } from "@cryptocandles/sink";
+import { createSink, serveSinkMetrics, type Sink } from "@cryptocandles/sink";
 
 await runScript({
   name: "consumer",
@@ -63,6 +63,8 @@ await runScript({
       await waitForInflux(influx, log, signal);
       await Promise.all([consumer.connect(), dlq.connect()]);
       await consumer.subscribe({ topic, fromBeginning: true });
+      const { group } = config.consumer; // for the chart's pipeline page
+      serveSinkMetrics(sink.stats, { clientId, group, topic, signal });
       await consumer.run({
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 2,

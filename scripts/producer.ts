@@ -9,60 +9,94 @@ import { encodeWire, parseSchema, readSchema } from "@cryptocandles/avro";
 import { createRegistry } from "@cryptocandles/avro";
 import { UnknownPairError } from "@cryptocandles/bitfinex";
 import { type Config, runScript, UsageError } from "@cryptocandles/config";
-import { createKafka, defaultPartitioner } from "@cryptocandles/kafka";
-import type { Producer } from "@cryptocandles/kafka";
-import type { Logger } from "@cryptocandles/runtime";
-import type { Buffer } from "node:buffer";
-import { openSource } from "@cryptocandles/sources";
+import {
+  type BufferedSender,
+  connectPatiently,
+  createBufferedSender,
+  createKafka,
+  defaultPartitioner,
+  type SenderCounts,
+} from "@cryptocandles/kafka";
+import { delay, type Logger } from "@cryptocandles/runtime";
+import { isLive, openSource } from "@cryptocandles/sources";
 import type { Ticker } from "@cryptocandles/ticker";
 
-const MAX_BATCH = 5_000;
-const MAX_PENDING = 50_000;
 const STATS_EVERY_MS = 5_000;
+/**
+ * Idempotence wants unbounded retries (kafkajs retries a batch with the same
+ * sequence numbers); at most 2 s apart, sending resumes within ~2 s of the
+ * brokers' return (at 30 s apart it stayed stuck long after, issue 14).
+ */
+const SEND_RETRY = {
+  initialRetryTime: 300,
+  maxRetryTime: 2_000,
+  retries: Number.MAX_SAFE_INTEGER,
+};
+const FLUSH_MS = 7_000; // to send what is buffered after SIGTERM (hard exit: 10 s)
 
 await runScript({
   name: "producer",
   async main({ config, log, signal, abort }) {
-    const producer = createKafka(config.kafka, { clientId: "producer", log })
-      .producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: defaultPartitioner,
-        // Idempotence wants unbounded retries: a cluster outage holds the
-        // ticks (MAX_PENDING, then the source waits) instead of dropping them.
-        retry: {
-          initialRetryTime: 300,
-          maxRetryTime: 30_000,
-          retries: Number.MAX_SAFE_INTEGER,
-        },
-      });
-    const sender = createSender(producer, config, abort);
-    let stats: ReturnType<typeof setInterval> | undefined;
+    const producer = createKafka(config.kafka, {
+      clientId: "producer",
+      log,
+      retry: { initialRetryTime: 300, maxRetryTime: 2_000, retries: 5 },
+    }).producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: defaultPartitioner,
+      retry: SEND_RETRY,
+    });
+    const stats = createStats(config.coins);
+    let sender: BufferedSender<Sent> | undefined;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let failure: unknown;
     try {
       const { id: schemaId, type } = await registeredSchema(config);
-      await producer.connect();
+      await connectPatiently(producer, { signal, log });
       const { source, kafka: { topic }, coins } = config;
+      const capacity = config.producer.buffer;
+      sender = createBufferedSender<Sent>(producer, {
+        topic,
+        capacity,
+        dropOldest: isLive(config), // a file or a flat-out walk waits instead
+        toRecord: ({ ticker: t, value }) => ({
+          key: t.nombre,
+          value,
+          timestamp: String(t.event_time),
+          headers: { source },
+        }),
+        onAcked: stats.onAcked,
+        onDropped: (sent) => stats.onDropped(sent, capacity, log),
+      });
       log.info("sending", { source, topic, schemaId, coins: coins.join() });
-      stats = setInterval(() => logStats(log, sender), STATS_EVERY_MS);
+      const { counts } = sender;
+      timer = setInterval(() => stats.log(log, counts()), STATS_EVERY_MS);
       for await (const ticker of openSource(config, { signal, log })) {
-        await sender.push(ticker, encodeWire(schemaId, type, ticker));
-        if (sender.failure) break;
+        await sender.push({
+          ticker,
+          value: encodeWire(schemaId, type, ticker),
+        });
+        if (sender.failure !== undefined) break;
       }
     } catch (error) {
-      sender.fail(error);
+      if (!signal.aborted) failure = error;
     } finally {
-      await sender.drain();
-      clearInterval(stats);
-      await producer.disconnect().catch(() => {});
-      log.info(`stopped; ${sum(sender.acked)} records acknowledged`, {
-        acked: sender.acked,
-        unsent: sender.pending.length,
-      });
+      const left = await sender?.flush(Date.now() + FLUSH_MS);
+      failure ??= sender?.failure;
+      clearInterval(timer);
+      await Promise.race([producer.disconnect().catch(() => {}), delay(1_000)]);
+      const unsent = (left?.waiting ?? 0) + (left?.inFlight ?? 0);
+      log[unsent > 0 ? "warn" : "info"](
+        `stopped; ${left?.acked ?? 0} records acknowledged, ${unsent} unsent`,
+        { ...left, unsent, acked: stats.acked, dropped: stats.dropped },
+      );
+      abort();
     }
-    if (sender.failure instanceof UnknownPairError) {
-      throw new UsageError(sender.failure.message);
+    if (failure instanceof UnknownPairError) {
+      throw new UsageError(failure.message);
     }
-    if (sender.failure) throw sender.failure;
+    if (failure !== undefined) throw failure;
   },
 });
 
@@ -81,70 +115,36 @@ async function registeredSchema(config: Config) {
   return { id: found.id, type: parseSchema(schema) };
 }
 
-/**
- * Sends ticks one batch (at most MAX_BATCH) at a time: ticks that arrive
- * meanwhile wait for the next batch, and `push` waits once MAX_PENDING do.
- * A failed batch goes back to `pending` and stops the script.
- */
-function createSender(producer: Producer, config: Config, abort: () => void) {
-  const pending: { ticker: Ticker; value: Buffer }[] = [];
-  let inFlight: Promise<void> | undefined;
-  const sender = {
-    acked: Object.fromEntries(config.coins.map((c) => [c, 0])),
-    /** Last acknowledged [price, event time] per coin, for the status view. */
-    last: {} as Record<string, [number, number]>,
-    pending,
-    failure: undefined as unknown,
-    async push(ticker: Ticker, value: Buffer) {
-      pending.push({ ticker, value });
-      flush();
-      if (pending.length >= MAX_PENDING) await inFlight;
-    },
-    /** Sends what is pending (unless a batch failed); waits for the batch in flight. */
-    async drain() {
-      while (inFlight || (pending.length > 0 && !sender.failure)) {
-        flush();
-        await inFlight;
+/** A tick and its encoded value. */
+interface Sent {
+  ticker: Ticker;
+  value: Uint8Array;
+}
+
+/** Acknowledged and dropped ticks per coin, and the last acknowledged price. */
+function createStats(coins: string[]) {
+  const zero = () => Object.fromEntries(coins.map((c) => [c, 0]));
+  const stats = { acked: zero(), dropped: zero(), last: {} as Last };
+  return {
+    ...stats,
+    onAcked(sent: readonly Sent[]) {
+      for (const { ticker: t } of sent) {
+        stats.acked[t.nombre]++;
+        stats.last[t.nombre] = [t.precio_ultimo, t.event_time];
       }
     },
-    fail(error: unknown) {
-      sender.failure ??= error;
-      abort();
+    onDropped({ ticker: t }: Sent, capacity: number, log: Logger) {
+      if (Object.values(stats.dropped).every((n) => n === 0)) {
+        log.warn(
+          `buffer full (PRODUCER_BUFFER=${capacity}): dropping the oldest ticks`,
+        );
+      }
+      stats.dropped[t.nombre]++;
+    },
+    log(log: Logger, { acked, waiting, inFlight }: SenderCounts) {
+      const pending = waiting + inFlight;
+      log.info(`acknowledged ${acked} records`, { ...stats, pending });
     },
   };
-  function flush(): void {
-    if (inFlight || pending.length === 0 || sender.failure) return;
-    const batch = pending.splice(0, MAX_BATCH);
-    inFlight = producer.send({
-      topic: config.kafka.topic,
-      acks: -1,
-      messages: batch.map(({ ticker: t, value }) => ({
-        key: t.nombre,
-        value,
-        timestamp: String(t.event_time),
-        headers: { source: config.source },
-      })),
-    }).then(() => {
-      for (const { ticker: t } of batch) {
-        sender.acked[t.nombre] = (sender.acked[t.nombre] ?? 0) + 1;
-        sender.last[t.nombre] = [t.precio_ultimo, t.event_time];
-      }
-    }, (error) => {
-      pending.unshift(...batch);
-      sender.fail(error);
-    }).finally(() => {
-      inFlight = undefined;
-      flush();
-    });
-  }
-  return sender;
 }
-
-function logStats(log: Logger, sender: ReturnType<typeof createSender>): void {
-  const { acked, last, pending: { length: pending } } = sender;
-  log.info(`acknowledged ${sum(acked)} records`, { acked, last, pending });
-}
-
-function sum(counts: Record<string, number>): number {
-  return Object.values(counts).reduce((a, b) => a + b, 0);
-}
+type Last = Record<string, [number, number]>;

@@ -1,8 +1,10 @@
 /**
- * `deno task stack up|down|status`: the local Kafka + schema registry
- * stack without Docker (see `@cryptocandles/launch`), on the ports of
- * `KAFKA_BROKERS` and `SCHEMA_REGISTRY_URL` (the contract's by default), on
- * the JDK 21+ it finds (linked as `.stack/jdk`).
+ * `deno task stack up|down|status`: the local stack without Docker (see
+ * `@cryptocandles/launch`): Kafka + schema registry on the ports of
+ * `KAFKA_BROKERS` and `SCHEMA_REGISTRY_URL`, on the JDK 21+ it finds (linked
+ * as `.stack/jdk`), and InfluxDB 3 Core and Grafana on the ports of
+ * `INFLUX_HOST` and `GRAFANA_URL` when their programs can be provided
+ * (`INFLUXDB3_BIN` / `GRAFANA_HOME`, PATH, or the pinned release).
  *
  *     deno task stack up             # start what is not running, wait until ready
  *     deno task stack status         # what runs where (exit 3 when something is down)
@@ -12,6 +14,9 @@
  */
 import { type Config, loadConfig } from "@cryptocandles/config";
 import {
+  serversDown,
+  serversStatus,
+  serversUp,
   stackDown,
   type StackOptions,
   stackPorts,
@@ -50,6 +55,9 @@ const log = createLogger("stack", { format: config.logFormat });
 try {
   if (command === "up") {
     const started = await stackUp({ ...options, log });
+    const servers = await serversUp({ config, log });
+    started.push(...servers.started);
+    if (servers.dashboard) log.info(`dashboard: ${servers.dashboard}`);
     log.info(
       started.length
         ? `up (started ${started.join(", ")})`
@@ -58,7 +66,10 @@ try {
     await printStatus();
   } else if (command === "down") {
     const clean = rest[0] === "--clean";
-    const stopped = await stackDown({ ...options, log, clean });
+    const stopped = [
+      ...await serversDown({ config, log, clean }),
+      ...await stackDown({ ...options, log, clean }),
+    ];
     log.info(
       stopped.length
         ? `down (stopped ${stopped.join(", ")})`
@@ -75,12 +86,18 @@ try {
 /** Prints one line per service; returns true when all run. */
 async function printStatus(): Promise<boolean> {
   const status = await stackStatus(options);
-  for (const s of status) {
-    const where = s.ports.map((p) => `127.0.0.1:${p}`).join(" ");
+  const servers = await serversStatus({ config });
+  for (const s of [...status, ...servers]) {
+    const ports = "ports" in s ? s.ports : [s.port];
+    const where = ports.map((p) => `127.0.0.1:${p}`).join(" ");
     const state = s.running ? `up   pid ${s.pid}` : "down";
     console.log(`${s.name.padEnd(9)} ${state}  ${where}`);
   }
   console.log(`Kafka bootstrap: ${config.kafka.brokers.join(",")}`);
   console.log(`Schema registry: ${config.registryUrl}`);
+  console.log(
+    `InfluxDB 3: ${config.influx.host}  Grafana: ${config.grafana.url}`,
+  );
+  // InfluxDB and Grafana are optional parts: only Kafka and the registry decide the exit code.
   return status.every((s) => s.running);
 }

@@ -42,6 +42,8 @@ export interface ScriptExit {
   killedAfterTimeout: boolean;
   /** Everything it wrote to stderr. */
   stderr: string;
+  /** Everything it wrote to stdout. */
+  stdout: string;
 }
 
 /** Options for {@linkcode ScriptProcess.waitForLog}. */
@@ -74,6 +76,13 @@ export interface ScriptProcess extends AsyncDisposable {
   logs(): LogLine[];
   /** The number of JSON log lines so far: pass it as `since` to wait for later lines only. */
   mark(): number;
+  /** Every complete stderr line so far, JSON or not. */
+  textLines(): string[];
+  /**
+   * Waits for a complete stderr line that `pattern` matches (any format).
+   * @throws {Error} When it times out or the child exits first, with the tail of its stderr.
+   */
+  waitForText(pattern: RegExp, options?: WaitForLogOptions): Promise<string>;
   /**
    * Waits for a JSON log line that `match` accepts.
    * @throws {Error} When it times out or the child exits first, with the tail of its stderr.
@@ -130,8 +139,10 @@ export function spawnScript(
     stderr: "piped",
   }).spawn();
   let stderr = "";
+  let stdout = "";
   let partial = "";
   const lines: LogLine[] = [];
+  const texts: string[] = [];
   const readingErr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
     new WritableStream({
       write(chunk) {
@@ -140,13 +151,20 @@ export function spawnScript(
         const complete = partial.split("\n");
         partial = complete.pop() ?? "";
         for (const text of complete) {
+          texts.push(text);
           const line = parseLogLine(text);
           if (line) lines.push(line);
         }
       },
     }),
   ).catch(() => {});
-  const readingOut = child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  const readingOut = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        stdout += chunk;
+      },
+    }),
+  ).catch(() => {});
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -165,6 +183,27 @@ export function spawnScript(
     return await finish(outcome === "late");
   };
 
+  /** Waits for an entry of `list` (from `since` on) that `match` accepts. */
+  async function waitIn<T>(
+    list: T[],
+    what: string,
+    match: (entry: T) => boolean,
+    { timeoutMs = 30_000, since = 0 }: WaitForLogOptions,
+  ): Promise<T> {
+    try {
+      return await waitFor(what, () => {
+        const found = list.slice(since).find(match);
+        if (found !== undefined) return found;
+        if (exited) throw new Error(`${script} exited before ${what}`);
+        return undefined;
+      }, { timeoutMs, everyMs: 50 });
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message}; stderr ends:\n${stderr.slice(-3000)}`,
+      );
+    }
+  }
+
   const kill = (signal: Deno.Signal = "SIGTERM") => {
     if (exited) return;
     try {
@@ -176,7 +215,7 @@ export function spawnScript(
   const finish = async (killedAfterTimeout: boolean): Promise<ScriptExit> => {
     const { code, signal } = await status;
     await Promise.all([readingErr, readingOut]);
-    return { code, signal, killedAfterTimeout, stderr };
+    return { code, signal, killedAfterTimeout, stderr, stdout };
   };
 
   return {
@@ -190,20 +229,17 @@ export function spawnScript(
     },
     logs: () => [...lines],
     mark: () => lines.length,
-    async waitForLog(what, match, waitOptions = {}) {
-      const { timeoutMs = 30_000, since = 0 } = waitOptions;
-      try {
-        return await waitFor(what, () => {
-          const found = lines.slice(since).find(match);
-          if (found) return found;
-          if (exited) throw new Error(`${script} exited before ${what}`);
-          return undefined;
-        }, { timeoutMs, everyMs: 50 });
-      } catch (error) {
-        throw new Error(
-          `${(error as Error).message}; stderr ends:\n${stderr.slice(-3000)}`,
-        );
-      }
+    textLines: () => [...texts],
+    waitForLog(what, match, waitOptions = {}) {
+      return waitIn(lines, what, match, waitOptions);
+    },
+    waitForText(pattern, waitOptions = {}) {
+      return waitIn(
+        texts,
+        String(pattern),
+        (t) => pattern.test(t),
+        waitOptions,
+      );
     },
     kill,
     stop(stopOptions = {}) {

@@ -1,7 +1,7 @@
 // The chart page: candles + volume with lightweight-charts, fed by Server-Sent
 // Events from scripts/chart.ts (a snapshot on connect, then candle updates).
 // globalThis.chartData holds what is drawn, for tests and curious people.
-"use strict";
+import { formatPrice, priceDecimals } from "./format.js";
 
 const { createChart, CandlestickSeries, HistogramSeries } = LightweightCharts;
 const params = new URLSearchParams(location.search);
@@ -29,13 +29,24 @@ const candleSeries = chart.addSeries(CandlestickSeries, {
   wickUpColor: "#26a69a",
   wickDownColor: "#ef5350",
 });
+// Volume sits in the bottom fifth, on an overlay scale without labels of its
+// own on the price scale (no last-value label, no price line), and the
+// candles keep above it.
+const VOLUME_TOP = 0.8;
 const volumeSeries = chart.addSeries(HistogramSeries, {
   priceFormat: { type: "volume" },
   priceScaleId: "",
+  lastValueVisible: false,
+  priceLineVisible: false,
 });
 volumeSeries.priceScale().applyOptions({
-  scaleMargins: { top: 0.8, bottom: 0 },
+  scaleMargins: { top: VOLUME_TOP, bottom: 0 },
 });
+candleSeries.priceScale().applyOptions({
+  scaleMargins: { top: 0.08, bottom: 1 - VOLUME_TOP + 0.04 },
+});
+// For tests: the chart and its series.
+globalThis.chartView = { chart, candleSeries, volumeSeries, VOLUME_TOP };
 
 // latencies: ms from a tick's event time to its candle update here (last 500).
 globalThis.chartData = {
@@ -47,6 +58,7 @@ globalThis.chartData = {
   state: "connecting",
 };
 let events;
+let lastEventAt = 0;
 
 function bar(c) {
   return {
@@ -73,8 +85,25 @@ function setState(state) {
     ? "live"
     : state === "down"
     ? "reconnecting…"
+    : state === "stale"
+    ? "no data for 20 s"
     : "connecting…";
   badge.className = `badge state-${state}`;
+}
+
+// The badge follows the EventSource itself: "live" while it is open and
+// events arrive (the server pings every 15 s), "reconnecting…" while the
+// browser retries, never a stale word left by an earlier error.
+function syncState() {
+  if (!events) return setState("connecting");
+  if (events.readyState === EventSource.CONNECTING) return setState("down");
+  if (events.readyState === EventSource.CLOSED) return setState("down");
+  setState(Date.now() - lastEventAt > 20_000 ? "stale" : "live");
+}
+
+function heard() {
+  lastEventAt = Date.now();
+  syncState();
 }
 
 function showLast(last, source) {
@@ -83,9 +112,14 @@ function showLast(last, source) {
     el("source").textContent = `source: ${source}`;
   }
   if (!last) return;
-  el("price").textContent = last.price.toLocaleString(undefined, {
-    maximumFractionDigits: 6,
-  });
+  el("price").textContent = formatPrice(last.price);
+  const precision = priceDecimals(last.price);
+  if (precision !== globalThis.chartData.precision) {
+    globalThis.chartData.precision = precision;
+    candleSeries.applyOptions({
+      priceFormat: { type: "price", precision, minMove: 10 ** -precision },
+    });
+  }
   const pct = (last.change * 100).toFixed(2);
   el("change").textContent = `${last.change >= 0 ? "+" : ""}${pct}% 24h`;
   el("change").className = `change ${last.change >= 0 ? "up" : "down"}`;
@@ -126,7 +160,7 @@ function connect() {
     volumeSeries.setData(snap.candles.map(volumeBar));
     chart.timeScale().scrollToRealTime();
     showLast(snap.last, snap.source);
-    setState("live");
+    heard();
     refreshCoins();
   });
   events.addEventListener("candle", (e) => {
@@ -139,9 +173,11 @@ function connect() {
       ];
     }
     showLast(update.last, update.source);
+    heard();
   });
-  events.onopen = () => setState("live");
-  events.onerror = () => setState("down");
+  events.addEventListener("ping", heard);
+  events.onopen = heard;
+  events.onerror = syncState;
 }
 
 async function refreshCoins() {
@@ -181,3 +217,4 @@ function markInterval() {
 
 markInterval();
 connect();
+setInterval(syncState, 1000);

@@ -11,6 +11,8 @@ import {
   type Interval,
   isInterval,
 } from "./candles.ts";
+import type { PipelineWatch } from "./pipeline.ts";
+import { delay } from "@cryptocandles/runtime";
 
 /** The latest tick of a coin, for the page's header. */
 export interface LastTick {
@@ -41,16 +43,33 @@ export interface ChartServerOptions {
   libraryFile: URL;
   /** Closes the event streams. */
   signal: AbortSignal;
+  /** The cluster behind `/pipeline`; without it, `/api/pipeline` answers 404. */
+  pipeline?: PipelineWatch;
 }
 
 /** One open SSE connection. */
 export interface ChartClient {
   coin: string;
   interval: Interval;
+  /** Also gets `pipeline` snapshots (`/events?pipeline=1`). */
+  pipeline: boolean;
   send(event: string, data: unknown): void;
 }
 
 const encoder = new TextEncoder();
+
+/** What {@linkcode createChartServer} returns. */
+export interface ChartServer {
+  /** The `Deno.serve` handler. */
+  handler: (request: Request) => Response | Promise<Response>;
+  /** Sends a candle update to the clients watching that coin. */
+  publish: (
+    coin: string,
+    changes: { interval: Interval; candle: Candle }[],
+  ) => void;
+  /** The open SSE connections. */
+  clients: Set<ChartClient>;
+}
 
 /**
  * Creates the request handler and the function that pushes a tick's candle
@@ -66,22 +85,27 @@ const encoder = new TextEncoder();
  * chart.publish("tBTCUSD", store.add("tBTCUSD", t, price, volume));
  * ```
  */
-/** What {@linkcode createChartServer} returns. */
-export interface ChartServer {
-  /** The `Deno.serve` handler. */
-  handler: (request: Request) => Response | Promise<Response>;
-  /** Sends a candle update to the clients watching that coin. */
-  publish: (
-    coin: string,
-    changes: { interval: Interval; candle: Candle }[],
-  ) => void;
-  /** The open SSE connections. */
-  clients: Set<ChartClient>;
-}
-
 export function createChartServer(options: ChartServerOptions): ChartServer {
-  const { store, state, pageDir, libraryFile, signal } = options;
+  const { store, state, pageDir, libraryFile, signal, pipeline } = options;
   const clients = new Set<ChartClient>();
+  let pumping = false;
+
+  /** Sends a snapshot every interval while some page shows the pipeline. */
+  async function pump(): Promise<void> {
+    if (pumping || !pipeline) return;
+    pumping = true;
+    try {
+      while (!signal.aborted && [...clients].some((c) => c.pipeline)) {
+        const started = Date.now();
+        const snapshot = await pipeline.snapshot();
+        for (const c of clients) if (c.pipeline) c.send("pipeline", snapshot);
+        const wait = pipeline.intervalMs - (Date.now() - started);
+        await delay(Math.max(wait, 0), signal).catch(() => {});
+      }
+    } finally {
+      pumping = false;
+    }
+  }
 
   function snapshot(coin: string, interval: Interval) {
     return {
@@ -101,6 +125,8 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
         error: `interval must be 1m, 5m, 15m or 1h: got ${interval}`,
       }, 400);
     }
+    const wantsPipeline = url.searchParams.get("pipeline") === "1" &&
+      pipeline !== undefined;
     let client: ChartClient;
     let keepAlive: ReturnType<typeof setInterval>;
     const body = new ReadableStream<Uint8Array>({
@@ -115,6 +141,7 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
         client = {
           coin,
           interval,
+          pipeline: wantsPipeline,
           send(event, data) {
             try {
               controller.enqueue(
@@ -129,6 +156,9 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
         };
         clients.add(client);
         client.send("snapshot", snapshot(coin, interval));
+        const known = pipeline?.latest();
+        if (wantsPipeline && known) client.send("pipeline", known);
+        if (wantsPipeline) pump();
         keepAlive = setInterval(
           () => client.send("ping", { ticks: state.ticks }),
           15_000,
@@ -183,11 +213,22 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
           new URL("index.html", pageDir),
           "text/html; charset=utf-8",
         );
-      case "/app.js":
+      case "/pipeline":
         return await file(
-          new URL("app.js", pageDir),
+          new URL("pipeline.html", pageDir),
+          "text/html; charset=utf-8",
+        );
+      case "/app.js":
+      case "/pipeline.js":
+      case "/format.js":
+        return await file(
+          new URL(url.pathname.slice(1), pageDir),
           "text/javascript; charset=utf-8",
         );
+      case "/api/pipeline":
+        return pipeline
+          ? json(await pipeline.snapshot())
+          : json({ error: "no pipeline view on this server" }, 404);
       case "/lightweight-charts.js":
         return await file(libraryFile, "text/javascript; charset=utf-8");
       case "/events":

@@ -2,7 +2,8 @@
  * The built-in chart page's server side: OHLC candles built from ticks at
  * every interval ({@linkcode createCandleStore}) and the HTTP/SSE server that
  * serves the page, its JSON API and live candle updates
- * ({@linkcode createChartServer}).
+ * ({@linkcode createChartServer}), and the pipeline page's cluster snapshot
+ * ({@linkcode createPipelineWatch}).
  *
  * @example Candles from ticks
  * ```ts
@@ -33,3 +34,25 @@ export {
   createChartServer,
   type LastTick,
 } from "./http.ts";
+export {
+  createRecordHandler,
+  type RecordHandlerOptions,
+  type SeekOptions,
+  seekToHistory,
+} from "./ingest.ts";
+export {
+  type BrokerView,
+  createPipelineWatch,
+  type DeadLetter,
+  type GroupView,
+  type MemberView,
+  type PartitionView,
+  type PipelineSnapshot,
+  type PipelineWatch,
+  type PipelineWatchOptions,
+  prettySchema,
+  type SeenRecord,
+  type SinkView,
+  type SubjectView,
+  type TopicView,
+} from "./pipeline.ts";

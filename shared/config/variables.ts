@@ -101,14 +101,29 @@ export interface Config {
   synthetic: { rate: number; seed: number };
   replay: { file?: string; speed: number };
   recordFile?: string;
+  /** Ticks the producer holds while Kafka does not acknowledge them. */
+  producer: { buffer: number };
   consumer: { group: string; assignor: AssignorName; dlqTopic: string };
   influx: {
     host: string;
     token?: string;
     database: string;
     measurement: string;
+    /** Write with `no_sync=true` (answered before the WAL flush). */
+    noSync?: boolean;
+    /** The `influxdb3` binary the local stack runs (`INFLUXDB3_BIN`). */
+    bin?: string;
   };
-  grafana: { url: string; token?: string; user?: string; password?: string };
+  grafana: {
+    url: string;
+    token?: string;
+    user?: string;
+    password?: string;
+    /** The Grafana folder the local stack runs (`GRAFANA_HOME`). */
+    home?: string;
+    /** Anonymous viewing in the local stack's Grafana. */
+    anonymous?: boolean;
+  };
   chart: { host: string; port: number };
   logFormat: LogFormat;
 }
@@ -168,7 +183,12 @@ export const SPEC: Spec<Config> = {
   }),
   coins: variable(
     "COINS",
-    list((c) => /^[tf][A-Z0-9:]{3,20}$/.test(c), "Bitfinex pair like tBTCUSD"),
+    // Funding symbols (fUSD…) have a 16-field ticker of another layout:
+    // refused here rather than stored as wrong prices.
+    list(
+      (c) => /^t[A-Z0-9:]{3,20}$/.test(c),
+      "Bitfinex pair like tBTCUSD (trading pairs only: funding symbols such as fUSD are not supported)",
+    ),
     {
       default: "tBTCUSD,tETHUSD,tSOLUSD,tXRPUSD",
       help: "Bitfinex trading pairs",
@@ -214,6 +234,13 @@ export const SPEC: Spec<Config> = {
   recordFile: variable("RECORD_FILE", optional, {
     help: "record every tick of any source to this JSON-lines file",
   }),
+  producer: {
+    buffer: variable("PRODUCER_BUFFER", int(100, 10_000_000), {
+      default: "50000",
+      help:
+        "ticks held while Kafka does not acknowledge them; when full, a live source drops the oldest",
+    }),
+  },
   consumer: {
     group: variable("CONSUMER_GROUP", name, {
       default: "Coins",
@@ -246,6 +273,15 @@ export const SPEC: Spec<Config> = {
       default: "criptomonedas",
       help: "table name",
     }),
+    noSync: variable("INFLUX_NO_SYNC", bool, {
+      default: "false",
+      help:
+        "write without waiting for InfluxDB's WAL flush (faster; a crash may lose the last flush interval)",
+    }),
+    bin: variable("INFLUXDB3_BIN", optional, {
+      help:
+        "local stack: this influxdb3 binary (else influxdb3 on PATH, else the pinned release)",
+    }),
   },
   grafana: {
     url: variable("GRAFANA_URL", url(...HTTP), {
@@ -260,6 +296,14 @@ export const SPEC: Spec<Config> = {
     }),
     password: variable("GRAFANA_PASSWORD", optional, {
       help: "Grafana basic-auth password (never printed)",
+    }),
+    home: variable("GRAFANA_HOME", optional, {
+      help:
+        "local stack: this Grafana folder (else grafana on PATH, else the pinned release)",
+    }),
+    anonymous: variable("GRAFANA_ANONYMOUS", bool, {
+      default: "false",
+      help: "local stack: let anyone on this machine view the dashboards",
     }),
   },
   chart: {

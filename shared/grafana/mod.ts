@@ -16,3 +16,4 @@
  */
 export * from "./dashboard.ts";
 export * from "./grafana.ts";
+export * from "./provisioning.ts";

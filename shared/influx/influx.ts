@@ -47,6 +47,13 @@ export interface InfluxOptions {
   gzipThreshold?: number;
   /** The fetch to use. @default {globalThis.fetch} */
   fetch?: typeof fetch;
+  /**
+   * Write with `no_sync=true`: InfluxDB 3 Core answers before its write-ahead
+   * log is flushed (every `--wal-flush-interval`), so the consumer commits
+   * offsets of points a crash of the server may still lose. Off, a write is
+   * answered once the points are in the log. @default {false}
+   */
+  noSync?: boolean;
 }
 
 /**
@@ -63,7 +70,12 @@ export interface InfluxOptions {
  * ```
  */
 export function influxOptions(influx: Config["influx"]): InfluxOptions {
-  return { host: influx.host, token: influx.token, database: influx.database };
+  return {
+    host: influx.host,
+    token: influx.token,
+    database: influx.database,
+    noSync: influx.noSync ?? false,
+  };
 }
 
 /**
@@ -219,7 +231,7 @@ async function writeChunk(
   const { host, database, gzipThreshold = 1000 } = influx;
   const url = `${host}/api/v3/write_lp?db=${
     encodeURIComponent(database)
-  }&precision=millisecond`;
+  }&precision=millisecond${influx.noSync ? "&no_sync=true" : ""}`;
   let body: BodyInit = lines.join("\n");
   const headers: Record<string, string> = {
     "content-type": "text/plain; charset=utf-8",

@@ -11,8 +11,10 @@ import {
   Kafka,
   type KafkaConfig,
   Partitioners,
+  type Producer,
   type SASLOptions,
 } from "kafkajs";
+import type { Buffer } from "node:buffer";
 import type { Config } from "@cryptocandles/config";
 import { kafkaLogCreator, type Logger } from "@cryptocandles/runtime";
 import { retry } from "@cryptocandles/runtime";
@@ -241,4 +243,222 @@ function diffShape(want: TopicShape, found: TopicDescription): string[] {
     problems.push(`min.insync.replicas ${found.minIsr} (want ${want.minIsr})`);
   }
   return problems;
+}
+
+/** One record for {@linkcode createBufferedSender}. */
+export interface OutgoingRecord {
+  key: string;
+  value: Uint8Array;
+  /** Record timestamp in ms, as a string (kafkajs's form). */
+  timestamp: string;
+  headers?: Record<string, string>;
+}
+
+/** Options for {@linkcode createBufferedSender}. */
+export interface BufferedSenderOptions<T> {
+  /** The topic every record goes to. */
+  topic: string;
+  /** Items held while Kafka does not acknowledge them (PRODUCER_BUFFER). */
+  capacity: number;
+  /**
+   * When the buffer is full: `true` drops the oldest waiting item (live
+   * data keeps the newest), `false` makes `push` wait for room. @default {true}
+   */
+  dropOldest?: boolean;
+  /** Records per `send` (one batch in flight at a time). @default {5000} */
+  maxBatch?: number;
+  /** The record of an item. */
+  toRecord: (item: T) => OutgoingRecord;
+  /** Called with the items of every acknowledged batch, in order. */
+  onAcked?: (items: readonly T[]) => void;
+  /** Called with every item dropped to make room. */
+  onDropped?: (item: T) => void;
+}
+
+/** What a {@linkcode BufferedSender} holds and has done. */
+export interface SenderCounts {
+  /** Items Kafka acknowledged. */
+  acked: number;
+  /** Items dropped because the buffer was full. */
+  dropped: number;
+  /** Items waiting (not yet handed to kafkajs). */
+  waiting: number;
+  /** Items in the batch kafkajs is sending (fate unknown until it answers). */
+  inFlight: number;
+}
+
+/** A bounded buffer in front of one kafkajs producer; see {@linkcode createBufferedSender}. */
+export interface BufferedSender<T> {
+  /** Adds an item; waits only when the buffer is full and `dropOldest` is false. */
+  push(item: T): Promise<void>;
+  /**
+   * Sends what waits until all is acknowledged or `deadline` (epoch ms)
+   * passes; resolves with the counts then (waiting + inFlight = unsent).
+   */
+  flush(deadline: number): Promise<SenderCounts>;
+  /** The counts now. */
+  counts(): SenderCounts;
+  /** The error that stopped sending (a non-retriable kafkajs error), if any. */
+  readonly failure: unknown;
+}
+
+/**
+ * A bounded buffer in front of an idempotent kafkajs producer, one batch in
+ * flight at a time. kafkajs retries a batch itself (the producer's `retry`:
+ * unbounded for an idempotent producer, so keep its `maxRetryTime` short
+ * for a prompt resume once brokers are back) with the same sequence
+ * numbers, so a retried batch is never duplicated. While a batch waits for
+ * the cluster, new items wait in the buffer; when it is full the oldest
+ * waiting item is dropped and counted (`dropOldest`), or `push` waits.
+ * A batch kafkajs gives up on (a non-retriable error) is put back and
+ * `failure` is set; nothing more is sent.
+ *
+ * @param producer A connected kafkajs producer.
+ * @param options Topic, capacity, drop policy and callbacks.
+ * @returns The sender.
+ *
+ * @example Send with a buffer of 50,000
+ * ```ts ignore
+ * const sender = createBufferedSender(producer, {
+ *   topic: "CRIPTOMONEDAS",
+ *   capacity: 50_000,
+ *   toRecord: (t) => ({ key: t.nombre, value: encode(t), timestamp: String(t.event_time) }),
+ * });
+ * await sender.push(ticker);
+ * const { waiting, inFlight } = await sender.flush(Date.now() + 7_000);
+ * ```
+ */
+export function createBufferedSender<T>(
+  producer: Producer,
+  options: BufferedSenderOptions<T>,
+): BufferedSender<T> {
+  const {
+    topic,
+    capacity,
+    dropOldest = true,
+    maxBatch = 5_000,
+    toRecord,
+    onAcked,
+    onDropped,
+  } = options;
+  const waiting: T[] = [];
+  let batch: T[] = [];
+  let inFlight: Promise<void> | undefined;
+  let acked = 0;
+  let dropped = 0;
+  let failure: unknown;
+  const counts = (): SenderCounts => ({
+    acked,
+    dropped,
+    waiting: waiting.length,
+    inFlight: batch.length,
+  });
+  function send(): void {
+    if (inFlight || waiting.length === 0 || failure !== undefined) return;
+    batch = waiting.splice(0, Math.min(maxBatch, capacity));
+    const sent = batch;
+    inFlight = producer.send({
+      topic,
+      acks: -1,
+      messages: sent.map((item) => {
+        const { key, value, timestamp, headers } = toRecord(item);
+        return { key, value: value as Buffer, timestamp, headers };
+      }),
+    }).then(() => {
+      acked += sent.length;
+      onAcked?.(sent);
+    }, (error) => {
+      waiting.unshift(...sent);
+      failure ??= error ?? new Error("send failed");
+    }).finally(() => {
+      batch = [];
+      inFlight = undefined;
+      send();
+    });
+  }
+  return {
+    get failure() {
+      return failure;
+    },
+    counts,
+    async push(item) {
+      while (
+        !dropOldest && waiting.length + batch.length >= capacity && inFlight
+      ) {
+        await inFlight;
+      }
+      waiting.push(item);
+      while (
+        dropOldest && waiting.length + batch.length > capacity &&
+        waiting.length > 1
+      ) {
+        dropped++;
+        onDropped?.(waiting.shift()!);
+      }
+      send();
+    },
+    async flush(deadline) {
+      while (
+        (inFlight || waiting.length > 0) && failure === undefined &&
+        Date.now() < deadline
+      ) {
+        send();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          inFlight,
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+      return counts();
+    },
+  };
+}
+
+/** Options for {@linkcode connectPatiently}. */
+export interface ConnectPatientlyOptions {
+  /** Stops the waiting (the promise then rejects with the abort reason). */
+  signal?: AbortSignal;
+  /** Logs each failed attempt. */
+  log?: Logger;
+  /** Longest wait between attempts, in ms. @default {5000} */
+  maxTimeout?: number;
+}
+
+/**
+ * Connects a kafkajs producer or admin, waiting for the cluster as long as
+ * it takes (every broker down at start is an outage, not bad
+ * configuration): retriable errors are retried with back-off until
+ * `signal` aborts; an error kafkajs marks non-retriable (a failed SASL
+ * authentication) is thrown at once.
+ *
+ * @param client A kafkajs producer, consumer or admin.
+ * @param options Abort signal, logger and back-off cap.
+ * @returns Once connected.
+ * @throws {Error} The first non-retriable error, or the abort reason.
+ *
+ * @example
+ * ```ts ignore
+ * await connectPatiently(producer, { signal, log });
+ * ```
+ */
+export async function connectPatiently(
+  client: { connect(): Promise<void> },
+  options: ConnectPatientlyOptions = {},
+): Promise<void> {
+  const { signal, log, maxTimeout = 5_000 } = options;
+  await retry(() => client.connect(), {
+    maxAttempts: Number.MAX_SAFE_INTEGER,
+    minTimeout: 500,
+    maxTimeout,
+    signal,
+    isRetriable: (e) => (e as { retriable?: boolean }).retriable !== false,
+    onRetry: (error, attempt, delayMs) =>
+      log?.warn(`kafka unreachable, retrying in ${delayMs} ms`, {
+        attempt,
+        error: (error as Error)?.message ?? String(error),
+      }),
+  });
 }

@@ -21,6 +21,12 @@
  */
 export * from "./kafka.ts";
 export {
+  describeQuorumLeader,
+  parseQuorumLeader,
+  type QuorumOptions,
+  quorumRequest,
+} from "./cluster.ts";
+export {
   assignorFor,
   createStickyAssigner,
   RangeAssigner,

@@ -22,3 +22,5 @@ export * from "./stack.ts";
 export * from "./status.ts";
 export * from "./steps.ts";
 export * from "./supervisor.ts";
+export * from "./programs.ts";
+export * from "./servers.ts";

@@ -23,6 +23,11 @@ export interface Status {
   written: Record<string, Record<string, number>>;
   /** Consumer lag, per consumer child. */
   lag: Record<string, number>;
+  /**
+   * Tick → point durable in InfluxDB, p50/p99 in ms, per consumer child
+   * (what the write mode, durable or `INFLUX_NO_SYNC`, gives).
+   */
+  latency: Record<string, { p50: number; p99: number }>;
   /** Last acknowledged price and event time, per coin. */
   last: Record<string, [number, number]>;
   members: Member[];
@@ -53,6 +58,7 @@ export function emptyStatus(source: string, coins: string[]): Status {
     produced: {},
     written: {},
     lag: {},
+    latency: {},
     last: {},
     members: [],
     restarts: {},
@@ -98,6 +104,10 @@ export function applyEvent(
   ) {
     status.written[child] = { ...event.written as Record<string, number> };
     if (typeof event.lag === "number") status.lag[child] = event.lag;
+    const latency = event.latencyMs as { p50?: unknown; p99?: unknown };
+    if (typeof latency?.p50 === "number" && typeof latency.p99 === "number") {
+      status.latency[child] = { p50: latency.p50, p99: latency.p99 };
+    }
   }
 }
 
@@ -127,10 +137,11 @@ export function perCoin(
 
 /**
  * One plain line, for logs: per coin its last price, ticks produced and
- * points written, then lag and members.
+ * points written, then lag, the slowest consumer's tick → point p99 and the
+ * members.
  *
  * @param status The status.
- * @returns `status: source=synthetic tBTCUSD=66012.5 produced=120 written=118 | … lag=0 members=2`.
+ * @returns `status: source=synthetic tBTCUSD=66012.5 produced=120 written=118 | … lag=0 p99=340ms members=2`.
  *
  * @example
  * ```ts
@@ -147,9 +158,14 @@ export function statusLine(status: Status): string {
     } written=${written[c] ?? 0}`
   );
   const lag = Object.values(status.lag).reduce((a, b) => a + b, 0);
+  const grafana = status.links.grafana
+    ? ` grafana=${status.links.grafana}`
+    : "";
+  const p99 = worstP99(status);
+  const latency = p99 === undefined ? "" : ` p99=${p99}ms`;
   return `status: source=${status.source} ${
     coins.join(" | ")
-  } lag=${lag} members=${status.members.length}`;
+  } lag=${lag}${latency} members=${status.members.length}${grafana}`;
 }
 
 /**
@@ -190,7 +206,11 @@ export function statusTable(
   const line = (cells: string[]) =>
     cells.map((cell, i) => cell.padEnd(widths[i])).join("  ");
   return [
-    `cryptocandles — source: ${status.source}   consumer lag: ${lag}`,
+    `cryptocandles — source: ${status.source}   consumer lag: ${lag}${
+      worstP99(status) === undefined
+        ? ""
+        : `   tick → point p99: ${worstP99(status)} ms`
+    }`,
     "",
     line(header),
     ...rows.map(line),
@@ -207,7 +227,17 @@ export function statusTable(
       [name, n],
     ) => `restarts: ${name} ${n}`),
     ...Object.entries(status.links).map(([name, url]) => `${name}: ${url}`),
+    // The chart server's second page: the cluster, as Kafka-UI showed it.
+    ...(status.links.chart && !status.links.pipeline
+      ? [`pipeline: ${new URL("pipeline", status.links.chart)}`]
+      : []),
   ];
+}
+
+/** The highest p99 among the consumers, or undefined before any reports. */
+function worstP99(status: Status): number | undefined {
+  const all = Object.values(status.latency).map((l) => l.p99);
+  return all.length > 0 ? Math.max(...all) : undefined;
 }
 
 function formatPrice(price: number | undefined): string {

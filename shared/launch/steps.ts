@@ -19,11 +19,42 @@ import {
 } from "@cryptocandles/runtime";
 import { findJdk } from "./java.ts";
 import { stackPorts } from "./render.ts";
+import { serversDown, serversUp } from "./servers.ts";
 import { stackDown, stackUp } from "./stack.ts";
 import type { Member } from "./status.ts";
 
 /** Where Kafka comes from. */
 export type StackMode = "auto" | "local" | "compose" | "external";
+
+/** The values of {@linkcode StackMode}. */
+export const STACK_MODES: readonly StackMode[] = [
+  "auto",
+  "local",
+  "compose",
+  "external",
+];
+
+/**
+ * Reads a stack mode (from `--stack` or `STACK`).
+ *
+ * @param value The text. @default {"auto"}
+ * @returns The mode.
+ * @throws {TypeError} Naming STACK and the modes, for anything else.
+ *
+ * @example
+ * ```ts
+ * import { parseStackMode } from "@cryptocandles/launch";
+ * console.log(parseStackMode("local")); // "local"
+ * ```
+ */
+export function parseStackMode(value: string = "auto"): StackMode {
+  if (STACK_MODES.includes(value as StackMode)) return value as StackMode;
+  throw new TypeError(
+    `STACK must be one of ${
+      STACK_MODES.join(", ")
+    }: current value is "${value}"`,
+  );
+}
 
 /** What {@linkcode prepareStack} did, so that launch stops only that. */
 export interface PreparedStack {
@@ -34,6 +65,12 @@ export interface PreparedStack {
   composeStarted: boolean;
   /** Web UIs of the stack, by name. */
   links?: Record<string, string>;
+  /** InfluxDB/Grafana servers launch started (stopped on exit). */
+  serversStarted?: string[];
+  /** Variables the scripts get from the stack (its InfluxDB token, Grafana admin); secrets, never printed. */
+  env?: Record<string, string>;
+  /** Servers the local stack could not provide, with the line saying why. */
+  missing?: Record<string, string>;
 }
 
 /**
@@ -84,7 +121,24 @@ export async function prepareStack(
   }
   if (mode === "local") {
     const started = await stackUp({ ...stackPorts(config), log });
-    return { mode, started, composeStarted: false };
+    const servers = await serversUp({ config, log }).catch(async (error) => {
+      log.warn(
+        `InfluxDB/Grafana of the local stack: ${
+          (error as Error).message
+        }; going on without them`,
+      );
+      await serversDown({ config, log });
+      return { started: [], env: {}, missing: {}, dashboard: undefined };
+    });
+    return {
+      mode,
+      started,
+      composeStarted: false,
+      serversStarted: servers.started,
+      env: servers.env,
+      missing: servers.missing,
+      links: servers.dashboard ? { grafana: servers.dashboard } : undefined,
+    };
   }
   const { stdout: running } = await runCommand("docker", [
     "compose",
@@ -113,8 +167,15 @@ export async function prepareStack(
  */
 export async function stopStack(
   stack: PreparedStack,
-  options: { log: Logger },
+  options: { log: Logger; config?: Config },
 ): Promise<void> {
+  if (stack.serversStarted?.length && options.config) {
+    await serversDown({
+      config: options.config,
+      log: options.log,
+      only: stack.serversStarted,
+    });
+  }
   if (stack.started.length > 0) {
     await stackDown({ log: options.log, only: stack.started });
   }

@@ -12,3 +12,4 @@
  * @module
  */
 export * from "./sink.ts";
+export * from "./metrics.ts";

@@ -17,6 +17,7 @@
  * @module
  */
 export {
+  isLive,
   openSource,
   recordTicks,
   type ReplayOptions,

@@ -282,3 +282,26 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Whether the configured source is live data, whose newest ticks matter
+ * most (a producer that cannot send drops the oldest), rather than a file
+ * or a flat-out synthetic walk (whose producer waits instead).
+ *
+ * @param config The `source` and `synthetic.rate` of the configuration.
+ * @returns `false` for `replay` and for `synthetic` at rate 0.
+ *
+ * @example
+ * ```ts
+ * import { isLive } from "@cryptocandles/sources";
+ * console.log(isLive({ source: "replay", synthetic: { rate: 1 } })); // false
+ * ```
+ */
+export function isLive(
+  config: Pick<Config, "source"> & {
+    synthetic: Pick<Config["synthetic"], "rate">;
+  },
+): boolean {
+  return config.source !== "replay" &&
+    !(config.source === "synthetic" && config.synthetic.rate === 0);
+}

@@ -50,7 +50,9 @@ export const TICKER_FIELDS = [
  * @param values The ten numbers of the ticker array.
  * @param eventTime When it was observed, ms since the epoch.
  * @returns The ticker.
- * @throws {TypeError} When `values` is not ten finite numbers, naming the first bad one.
+ * @throws {TypeError} When `values` is not ten finite numbers, naming the
+ *   first bad one, or when `symbol` is a funding symbol (`fUSD`: 16 fields
+ *   of another layout).
  *
  * @example
  * ```ts
@@ -64,6 +66,13 @@ export function tickerFromArray(
   values: unknown,
   eventTime: number,
 ): Ticker {
+  if (symbol.startsWith("f")) {
+    // A funding ticker (fUSD…) has 16 fields in another order (FRR, bid,
+    // bid period, …): read as a trading ticker it would give wrong prices.
+    throw new TypeError(
+      `${symbol}: funding tickers (16 fields) are not supported, only trading pairs such as tBTCUSD`,
+    );
+  }
   if (!Array.isArray(values) || values.length < TICKER_FIELDS.length) {
     throw new TypeError(
       `${symbol}: a ticker is 10 numbers, got ${JSON.stringify(values)}`,

@@ -71,6 +71,36 @@ Deno.test("chart page shows live candles from the real stack, follows the coin s
     assert.equal(first.coin, "tBTCUSD");
     assert.match(await page.textContent("#source") ?? "", /synthetic/);
     assert.equal(await page.textContent("#state"), "live");
+    // BTC with its pair's precision: two decimals, thousands separated.
+    assert.match(
+      await page.textContent("#price") ?? "",
+      /^\d{1,3}(,\d{3})+\.\d{2}$/,
+    );
+    // Volume bars stay below the candles and put no label on the price scale.
+    const layout = await page.evaluate(() => {
+      const v = globalThis as unknown as {
+        chartView: {
+          candleSeries: { priceToCoordinate(p: number): number | null };
+          volumeSeries: { options(): Record<string, unknown> };
+          chart: { paneSize(): { height: number } };
+          VOLUME_TOP: number;
+        };
+        chartData: { candles: { low: number }[] };
+      };
+      const lows = v.chartData.candles.map((c) => c.low);
+      return {
+        lowest: v.chartView.candleSeries.priceToCoordinate(Math.min(...lows)),
+        volumeTop: v.chartView.chart.paneSize().height * v.chartView.VOLUME_TOP,
+        lastValueVisible: v.chartView.volumeSeries.options().lastValueVisible,
+        priceLineVisible: v.chartView.volumeSeries.options().priceLineVisible,
+      };
+    });
+    assert.equal(layout.lastValueVisible, false);
+    assert.equal(layout.priceLineVisible, false);
+    assert.ok(
+      layout.lowest !== null && layout.lowest < layout.volumeTop,
+      `candles end above the volume area (${layout.lowest} < ${layout.volumeTop})`,
+    );
 
     await page.selectOption("#coin", "tETHUSD");
     const eth = await waitFor("tETHUSD candles", () =>
@@ -99,6 +129,11 @@ Deno.test("chart page shows live candles from the real stack, follows the coin s
     assert.deepEqual(done(both.shown), done(both.api));
     assert.equal(both.shown.at(-1).time, both.api.at(-1).time);
     await page.screenshot({ path: "tests/out/chart-1366x768.png" });
+    assert.equal(
+      await page.textContent("#state"),
+      "live",
+      "live while updating",
+    );
     const latencies = await waitFor(
       "20 live updates",
       () =>

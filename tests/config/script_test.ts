@@ -7,16 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { describeError, VARIABLES } from "@cryptocandles/config";
+import {
+  type ScriptExit,
+  type ScriptProcess,
+  spawnScript,
+} from "../processes.ts";
 
 const FIXTURE = new URL("./script_fixture.ts", import.meta.url).pathname;
-
-interface Run {
-  child: Deno.ChildProcess;
-  /** stderr lines so far. */
-  lines: string[];
-  /** Exit code, stdout and stderr once it ended. */
-  done: Promise<{ code: number; stdout: string; stderr: string }>;
-}
 
 /** Starts the fixture with only `env` (and PATH) and the given permissions. */
 function start(
@@ -25,46 +22,10 @@ function start(
     env?: Record<string, string>;
     permissions?: string[];
   } = {},
-): Run {
-  const child = new Deno.Command("deno", {
-    args: ["run", ...permissions, FIXTURE, ...args],
-    env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  const read = async (stream: ReadableStream<Uint8Array>, keep: boolean) => {
-    let text = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      if (keep) lines.splice(0, lines.length, ...text.split("\n"));
-    }
-    return text;
-  };
-  const done = Promise.all([
-    read(child.stdout, false),
-    read(child.stderr, true),
-  ])
-    .then(async ([stdout, stderr]) => ({
-      code: (await child.status).code,
-      stdout,
-      stderr,
-    }));
-  return { child, lines, done };
-}
-
-async function waitForLine(run: Run, pattern: RegExp, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!run.lines.some((l) => pattern.test(l))) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `no line matching ${pattern} in:\n${run.lines.join("\n")}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+): ScriptProcess & { done: Promise<ScriptExit> } {
+  const run = spawnScript(FIXTURE, { args, env, permissions });
+  // Every fixture run ends by itself or on a signal within seconds.
+  return Object.assign(run, { done: run.waitForExit(30_000) });
 }
 
 function stderrLines(stderr: string): string[] {
@@ -160,8 +121,8 @@ Deno.test("runScript() names a refused variable in one line, exit 1", async () =
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`runScript() aborts main's signal on ${signal} and exits 0 once main returns`, async () => {
     const run = start(["--mode", "wait"]);
-    await waitForLine(run, /started/);
-    run.child.kill(signal);
+    await run.waitForText(/started/);
+    run.kill(signal);
     const { code, stderr } = await run.done;
     assert.equal(code, 0, stderr);
     assert.deepEqual(stderrLines(stderr).slice(1), [
@@ -173,8 +134,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 Deno.test("runScript() exits 0 when main rethrows the abort after a signal", async () => {
   const run = start(["--mode", "wait-throw"]);
-  await waitForLine(run, /started/);
-  run.child.kill("SIGTERM");
+  await run.waitForText(/started/);
+  run.kill("SIGTERM");
   const { code, stderr } = await run.done;
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /error/);
@@ -182,9 +143,9 @@ Deno.test("runScript() exits 0 when main rethrows the abort after a signal", asy
 
 Deno.test("runScript() exits 1 at the hard-exit timeout when main does not stop", async () => {
   const run = start(["--mode", "hang"]);
-  await waitForLine(run, /started/);
+  await run.waitForText(/started/);
   const signalled = Date.now();
-  run.child.kill("SIGTERM");
+  run.kill("SIGTERM");
   const { code, stderr } = await run.done;
   assert.equal(code, 1, stderr);
   assert.match(stderr, /still running 3 s after SIGTERM: exiting/);
@@ -193,12 +154,12 @@ Deno.test("runScript() exits 1 at the hard-exit timeout when main does not stop"
 
 Deno.test("runScript() exits 1 at once on a second signal", async () => {
   const run = start(["--mode", "hang"]);
-  await waitForLine(run, /started/);
-  run.child.kill("SIGTERM");
-  await waitForLine(run, /SIGTERM: stopping/);
+  await run.waitForText(/started/);
+  run.kill("SIGTERM");
+  await run.waitForText(/SIGTERM: stopping/);
   // A repeat within 1 s counts as the same signal (deno task forwards Ctrl-C).
   await new Promise((resolve) => setTimeout(resolve, 1_200));
-  run.child.kill("SIGTERM");
+  run.kill("SIGTERM");
   const { code, stderr } = await run.done;
   assert.equal(code, 1, stderr);
   assert.match(stderr, /second SIGTERM: exiting now/);

@@ -22,6 +22,7 @@ import {
   writeLines,
 } from "@cryptocandles/influx";
 import type { Ticker } from "@cryptocandles/ticker";
+import { NOW, sessionTicks, SIX_HOURS } from "../fixtures/session.ts";
 import { interpolateSql } from "../doubles/grafana_double.ts";
 import { startInfluxDouble } from "../doubles/influx_double.ts";
 
@@ -29,56 +30,12 @@ const TOKEN = "apiv3_dashboard_test";
 const config = loadConfig(new Map());
 const MEASUREMENT = config.influx.measurement;
 /** The moment the dashboard is looked at (not on a whole second, as in life). */
-const NOW = Date.parse("2024-06-15T17:30:00.250Z");
-const SIX_HOURS = 6 * 3_600_000;
 const WIDTH_MS: Record<string, number> = {
   "1m": 60_000,
   "5m": 300_000,
   "15m": 900_000,
   "1h": 3_600_000,
 };
-
-/** A ticker as Bitfinex would send it, with a made-up but deterministic price. */
-function tick(coin: string, time: number, price: number): Ticker {
-  return {
-    nombre: coin,
-    bid: price - 1,
-    bid_size: 1.5,
-    ask: price + 1,
-    ask_size: 2.5,
-    daily_change: 10,
-    daily_change_percentage: 0.001,
-    precio_ultimo: price,
-    volume: 1000 + (time % 997),
-    precio_maximo: price + 500,
-    precio_minimo: price - 500,
-    event_time: time,
-  };
-}
-
-/** One tick every 20 s per coin from 16:30:00 to 17:29:40, and a few outside the last 6 h or today. */
-function ticks(): Ticker[] {
-  const out: Ticker[] = [];
-  const start = Date.parse("2024-06-15T16:30:00Z");
-  for (
-    const [coin, base] of [["tBTCUSD", 66_000], ["tETHUSD", 3_500]] as const
-  ) {
-    for (let i = 0; i < 180; i++) {
-      const price = Math.round(
-        (base * (1 + 0.002 * Math.sin(i / 5)) + (i % 7) * 3) * 100,
-      ) / 100;
-      out.push(tick(coin, start + i * 20_000, price));
-    }
-  }
-  // Today but before the last 6 h: counts for the daily max only.
-  out.push(tick("tBTCUSD", Date.parse("2024-06-15T10:00:00Z"), 70_000));
-  out.push(tick("tSOLUSD", Date.parse("2024-06-15T10:00:00Z"), 150));
-  // Yesterday: counts for nothing.
-  out.push(tick("tBTCUSD", Date.parse("2024-06-14T23:00:00Z"), 99_000));
-  // After 17:30:00 (the range's end, truncated to the second by Grafana): dropped.
-  out.push(tick("tBTCUSD", Date.parse("2024-06-15T17:30:00.100Z"), 1));
-  return out;
-}
 
 /** Candles computed here, the way the panel should show them. */
 function expectedCandles(
@@ -117,7 +74,7 @@ Deno.test("every dashboard query, expanded as Grafana does, runs on InfluxDB 3 a
     token: TOKEN,
     database: config.influx.database,
   };
-  const all = ticks();
+  const all = sessionTicks({ afterRange: true });
   const rejected = await writeLines(
     all.map((ticker) => tickerLine(MEASUREMENT, ticker, ticker.event_time)),
     influx,

@@ -271,7 +271,7 @@ const SCRIPT = "scripts/seed-grafana.ts";
 /** The permissions of the proposed `seed-grafana` task. */
 const PERMISSIONS = [
   "--allow-net=127.0.0.1,localhost",
-  "--allow-env=KAFKA_*,SCHEMA_REGISTRY_URL,COINS,SOURCE,BITFINEX_*,SYNTHETIC_*,REPLAY_*,RECORD_FILE,CONSUMER_GROUP,ASSIGNOR,DLQ_TOPIC,INFLUX_*,GRAFANA_*,CHART_*,LOG_FORMAT",
+  "--allow-env=KAFKA_*,SCHEMA_REGISTRY_URL,COINS,SOURCE,BITFINEX_*,SYNTHETIC_*,REPLAY_*,RECORD_FILE,CONSUMER_GROUP,ASSIGNOR,DLQ_TOPIC,INFLUX_*,INFLUXDB3_BIN,PRODUCER_*,GRAFANA_*,CHART_*,LOG_FORMAT",
 ];
 const seed = (env: Record<string, string>, args: string[] = []) =>
   runScript(SCRIPT, args, env, PERMISSIONS);

@@ -26,7 +26,7 @@ import {
   tickerLine,
   writeLines,
 } from "@cryptocandles/influx";
-import type { Ticker } from "@cryptocandles/ticker";
+import { NOW, sessionTicks, SIX_HOURS } from "../fixtures/session.ts";
 import { interpolateSql } from "../doubles/grafana_double.ts";
 import {
   type InfluxDouble,
@@ -38,8 +38,6 @@ const config = loadConfig(new Map());
 const MEASUREMENT = config.influx.measurement;
 const DATABASE = config.influx.database;
 /** The moment the dashboard is looked at (not on a whole second, as in life). */
-const NOW = Date.parse("2024-06-15T17:30:00.250Z");
-const SIX_HOURS = 6 * 3_600_000;
 
 const PYTHON = new URL("../../.venv/bin/python", import.meta.url).pathname;
 const CLIENT =
@@ -108,44 +106,6 @@ function httpAsFlight(
   );
 }
 
-/** A ticker as Bitfinex would send it, with a made-up but deterministic price. */
-function tick(coin: string, time: number, price: number): Ticker {
-  return {
-    nombre: coin,
-    bid: price - 1,
-    bid_size: 1.5,
-    ask: price + 1,
-    ask_size: 2.5,
-    daily_change: 10,
-    daily_change_percentage: 0.001,
-    precio_ultimo: price,
-    volume: 1000 + (time % 997),
-    precio_maximo: price + 500,
-    precio_minimo: price - 500,
-    event_time: time,
-  };
-}
-
-/** Ticks every 20 s per coin over the last hour, and a few earlier today. */
-function ticks(): Ticker[] {
-  const out: Ticker[] = [];
-  const start = Date.parse("2024-06-15T16:30:00Z");
-  for (
-    const [coin, base] of [["tBTCUSD", 66_000], ["tETHUSD", 3_500]] as const
-  ) {
-    for (let i = 0; i < 180; i++) {
-      const price = Math.round(
-        (base * (1 + 0.002 * Math.sin(i / 5)) + (i % 7) * 3) * 100,
-      ) / 100;
-      out.push(tick(coin, start + i * 20_000, price));
-    }
-  }
-  out.push(tick("tBTCUSD", Date.parse("2024-06-15T10:00:00Z"), 70_000));
-  out.push(tick("tSOLUSD", Date.parse("2024-06-15T10:00:00Z"), 150));
-  out.push(tick("tBTCUSD", Date.parse("2024-06-14T23:00:00Z"), 99_000));
-  return out;
-}
-
 /** Every dashboard query, expanded as Grafana expands it, for each coin and interval. */
 function expandedQueries(): { source: string; sql: string }[] {
   const range = (panel?: Panel) =>
@@ -199,7 +159,7 @@ async function writeTicks(double: InfluxDouble): Promise<InfluxOptions> {
     token: TOKEN,
     database: DATABASE,
   };
-  const all = ticks();
+  const all = sessionTicks();
   const rejected = await writeLines(
     all.map((ticker) => tickerLine(MEASUREMENT, ticker, ticker.event_time)),
     influx,

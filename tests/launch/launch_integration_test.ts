@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { startInfluxDouble } from "../doubles/influx_double.ts";
 import { stackStatus, stackUp } from "@cryptocandles/launch";
 import { freePort, runScript, uniqueName, waitFor } from "../support.ts";
+import { writeStandIns } from "../doubles/standins.ts";
 
 /** launch's own permissions, as the `launch` task gives them. */
 const LAUNCH_PERMISSIONS = [
-  "--allow-run=deno,java,mvn,ps,kill,ln,docker,./.stack/jdk/bin/java",
+  "--allow-run=deno,java,mvn,ps,kill,ln,docker,tar,./.stack/jdk/bin/java,./.stack/bin/influxdb3,./.stack/grafana-home/bin/grafana",
   "--allow-net=127.0.0.1,localhost,api-pub.bitfinex.com",
   "--allow-read",
   "--allow-write=.stack",
@@ -217,5 +218,116 @@ Deno.test("SIGINT stops launch within 20 s with exit 0, leaving no process it st
   } finally {
     await run.exited.catch(() => {});
     await stackUp();
+  }
+});
+
+Deno.test("launch --source synthetic in local mode with influxdb3 and grafana on PATH: both consumers write, Grafana is provisioned, status shows the dashboard, Ctrl-C stops InfluxDB and Grafana too", async () => {
+  // The main stack's Kafka is reused (stack up finds it running); InfluxDB and
+  // Grafana are the stand-ins, on free ports, with their files in .stack/.
+  const created = [
+    ".stack/influxdb3",
+    ".stack/grafana",
+    ".stack/secrets",
+    ".stack/bin",
+    ".stack/programs",
+    ".stack/grafana-home",
+    ".stack/logs/grafana",
+  ];
+  const existed = new Set<string>();
+  for (const path of created) {
+    if (await Deno.lstat(path).then(() => true, () => false)) existed.add(path);
+  }
+  const work = await Deno.makeTempDir({ prefix: "launch-standins-" });
+  const standIns = await writeStandIns(work);
+  const influxPort = freePort();
+  const grafanaPort = freePort();
+  const run = launch(["--source", "synthetic", "--stack", "local"], {
+    PATH: standIns.path,
+    KAFKA_TOPIC: uniqueName("t-local"),
+    CONSUMER_GROUP: uniqueName("g-local"),
+    INFLUX_HOST: `http://127.0.0.1:${influxPort}`,
+    GRAFANA_URL: `http://127.0.0.1:${grafanaPort}`,
+    CHART_PORT: String(freePort()),
+    SYNTHETIC_RATE: "5",
+    JAVA_HOME: Deno.env.get("JAVA_HOME") ?? "",
+  });
+  const dashboard = `http://127.0.0.1:${grafanaPort}/d/cryptocandles`;
+  try {
+    await waitFor(
+      "every coin written by both consumers, and the dashboard in the status",
+      () => {
+        const status = latestStatus(run.lines);
+        const line = run.lines.findLast((l) => l.startsWith("status: ")) ?? "";
+        return status && COINS.every((c) => status[c]?.written > 0) &&
+          line.includes(`grafana=${dashboard}`) && line.includes("members=2");
+      },
+      { timeoutMs: 120_000, everyMs: 500 },
+    ).catch((error) => {
+      throw new Error(
+        `${error.message}; launch said:\n${run.lines.slice(-30).join("\n")}`,
+      );
+    });
+    assert.ok(run.lines.some((l) => l.includes(`dashboard: ${dashboard}`)));
+    assert.ok(
+      run.lines.some((l) =>
+        l.includes(`influxdb3: using influxdb3 on PATH (${standIns.influxBin})`)
+      ),
+    );
+    const token = JSON.parse(
+      await Deno.readTextFile(".stack/secrets/influxdb3-admin-token.json"),
+    ).token;
+    assert.ok(
+      run.lines.every((l) => !l.includes(token)),
+      "the token is never printed",
+    );
+    const provisioned = JSON.parse(
+      await Deno.readTextFile(".stack/grafana/data/standin.json"),
+    ).provisioned;
+    assert.equal(provisioned.datasources[0].secureJsonData.token, token);
+    assert.deepEqual(provisioned.dashboards, ["cryptocandles"]);
+    const points = await fetch(
+      `http://127.0.0.1:${influxPort}/api/v3/query_sql`,
+      {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          db: "criptomonedas",
+          q: 'SELECT DISTINCT "Coin" AS coin FROM criptomonedas ORDER BY coin',
+          format: "json",
+        }),
+      },
+    );
+    assert.deepEqual(
+      (await points.json()).map((r: { coin: string }) => r.coin),
+      [...COINS].sort(),
+    );
+    const pids = await Promise.all(
+      ["influxdb3", "grafana"].map(async (name) =>
+        Number(await Deno.readTextFile(`.stack/run/${name}.pid`))
+      ),
+    );
+    run.child.kill("SIGINT");
+    assert.equal(await run.exited, 0, run.lines.slice(-20).join("\n"));
+    for (const pid of pids) {
+      assert.equal(await alive(pid), false, `pid ${pid} is gone`);
+    }
+    assert.ok(run.lines.some((l) => /stopped influxdb3/.test(l)));
+    assert.ok(run.lines.some((l) => /stopped grafana/.test(l)));
+  } finally {
+    try {
+      run.child.kill("SIGINT");
+    } catch { /* ended */ }
+    await run.exited.catch(() => {});
+    for (const path of created) {
+      if (existed.has(path)) continue;
+      // A link goes without `recursive` (which would look through it).
+      await Deno.remove(path).catch(() =>
+        Deno.remove(path, { recursive: true }).catch(() => {})
+      );
+    }
+    await Deno.remove(work, { recursive: true });
   }
 });

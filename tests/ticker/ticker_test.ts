@@ -84,3 +84,31 @@ Deno.test("tickerFromArray() refuses an array shorter than ten or not an array",
     );
   }
 });
+
+Deno.test("tickerFromArray() refuses a funding ticker (fUSD, 16 fields) instead of storing wrong prices", () => {
+  // Bitfinex's funding ticker: FRR, BID, BID_PERIOD, BID_SIZE, ASK,
+  // ASK_PERIOD, ASK_SIZE, DAILY_CHANGE, DAILY_CHANGE_PERC, LAST_PRICE,
+  // VOLUME, HIGH, LOW, _, _, FRR_AMOUNT_AVAILABLE.
+  const funding = [
+    0.0003,
+    0.0002,
+    30,
+    1e6,
+    0.0001,
+    2,
+    5e5,
+    0.00001,
+    0.05,
+    0.00025,
+    1e8,
+    0.0004,
+    0.0001,
+    null,
+    null,
+    2e6,
+  ];
+  assert.throws(
+    () => tickerFromArray("fUSD", funding, 0),
+    /fUSD: funding tickers \(16 fields\) are not supported/,
+  );
+});

@@ -1,0 +1,130 @@
+/**
+ * What the chart server does with each record it reads: ticks become
+ * candles, the header's last prices and SSE updates; every record tells the
+ * pipeline watch its key's partition; dead letters go to its DLQ panel.
+ *
+ * @module
+ */
+import { type AvroType, decodeValue } from "@cryptocandles/avro";
+import type { Admin, Consumer, KafkaMessage } from "@cryptocandles/kafka";
+import type { Logger } from "@cryptocandles/runtime";
+import type { CandleStore } from "./candles.ts";
+import type { ChartServer, ChartState } from "./http.ts";
+import type { PipelineWatch } from "./pipeline.ts";
+
+/** Options for {@linkcode createRecordHandler}. */
+export interface RecordHandlerOptions {
+  /** The ticker topic. */
+  topic: string;
+  /** The v2 reader type. */
+  reader: AvroType;
+  /** Registry id → writer type (cached). */
+  typeById: (id: number) => Promise<AvroType>;
+  state: ChartState;
+  store: CandleStore;
+  chart: ChartServer;
+  /** Told every record's key and partition, and every dead letter. */
+  watch?: PipelineWatch;
+  log: Logger;
+}
+
+/**
+ * Creates the kafkajs `eachMessage` handler of the chart server.
+ *
+ * @param options Topic, decoding, state, candles, server, watch and logger.
+ * @returns A handler for `consumer.run({ eachMessage })`.
+ *
+ * @example
+ * ```ts ignore
+ * import { createRecordHandler } from "@cryptocandles/chart";
+ * const eachMessage = createRecordHandler({ topic, reader, typeById, state, store, chart, watch, log });
+ * await consumer.run({ eachMessage });
+ * ```
+ */
+export function createRecordHandler(
+  options: RecordHandlerOptions,
+): (payload: {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+}) => Promise<void> {
+  const { topic: ticksTopic, reader, typeById, state, store, chart, watch } =
+    options;
+  return async ({ topic, partition, message }) => {
+    const headers = Object.fromEntries(
+      Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+    );
+    const key = message.key?.toString();
+    watch?.seen({ topic, partition, offset: message.offset, key, headers });
+    if (topic !== ticksTopic) return;
+    let tickers;
+    try {
+      tickers = await decodeValue(message.value, reader, typeById);
+    } catch (error) {
+      const { offset } = message;
+      options.log.warn(`skipped a record: ${(error as Error).message}`, {
+        offset,
+      });
+      return;
+    }
+    if (headers.source) state.source = headers.source;
+    for (const t of tickers) {
+      const time = t.event_time > 0 ? t.event_time : Number(message.timestamp);
+      state.ticks++;
+      if ((state.last[t.nombre]?.time ?? -Infinity) <= time) {
+        const { precio_ultimo: price, daily_change_percentage: change } = t;
+        state.last[t.nombre] = { price, change, time };
+      }
+      chart.publish(t.nombre, store.add(t.nombre, time, t.precio_ultimo));
+    }
+  };
+}
+
+/** Options for {@linkcode seekToHistory}. */
+export interface SeekOptions {
+  /** The ticker topic. */
+  topic: string;
+  /** Its first offsets since the history's start (`fetchTopicOffsetsByTimestamp`), read before the consumer ran. */
+  offsets: { partition: number; offset: string }[];
+  /** The dead-letter topic, when subscribed: its last `deadLetters` records are read. */
+  dlqTopic?: string;
+  /** Dead letters read at start. @default {10} */
+  deadLetters?: number;
+}
+
+/**
+ * Starts each partition of the ticker topic at its first offset since
+ * the history start (its end when none is), and each dead-letter partition a few
+ * records before its end.
+ *
+ * @param admin A connected admin client.
+ * @param consumer The running consumer.
+ * @param options Topics, time and offsets.
+ *
+ * @example
+ * ```ts ignore
+ * import { seekToHistory } from "@cryptocandles/chart";
+ * const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
+ * await consumer.run({ eachMessage });
+ * await seekToHistory(admin, consumer, { topic, offsets, dlqTopic });
+ * ```
+ */
+export async function seekToHistory(
+  admin: Admin,
+  consumer: Consumer,
+  options: SeekOptions,
+): Promise<void> {
+  const { topic, offsets, dlqTopic, deadLetters = 10 } = options;
+  const ends = await admin.fetchTopicOffsets(topic);
+  for (const { partition, offset } of offsets) {
+    const end = ends.find((e) => e.partition === partition)?.high ?? offset;
+    consumer.seek({ topic, partition, offset: offset === "-1" ? end : offset });
+  }
+  if (!dlqTopic) return;
+  for (
+    const { partition, low, high } of await admin.fetchTopicOffsets(dlqTopic)
+  ) {
+    const offset = Math.max(Number(low), Number(high) - deadLetters);
+    consumer.seek({ topic: dlqTopic, partition, offset: String(offset) });
+  }
+}
