@@ -113,7 +113,7 @@ await runScript({
       }
     } catch (error) {
       if (signal.aborted) return 0;
-      log.error(describeError(error));
+      log.error(describeError(error, "launch"));
       return 1;
     } finally {
       // Reverse order: chart and producer (no new ticks), then consumers (commit).

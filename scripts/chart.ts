@@ -2,14 +2,16 @@
  * `deno task chart`: the built-in live candlestick page. Reads the ticker
  * topic with a consumer group of its own (from the last `--hours`), keeps
  * candles in memory with the dashboard's semantics, and serves them on
- * CHART_HOST:CHART_PORT with Server-Sent Events. `/pipeline` shows the
+ * CHART_HOST:CHART_PORT with Server-Sent Events; the 1-minute history of
+ * `<topic>.candles` (read from its start) comes first. `/pipeline` shows the
  * cluster (brokers, partitions, keys, the group, DLQ, registry, the
  * consumers' sink metrics) over the same SSE stream. No InfluxDB or Grafana
  * needed.
  *
  * @module
  */
-import { createRegistry, parseSchema, readSchema } from "@cryptocandles/avro";
+import { candleCodec, createRegistry } from "@cryptocandles/avro";
+import { parseSchema, readSchema } from "@cryptocandles/avro";
 import { type ChartState, createCandleStore } from "@cryptocandles/chart";
 import { createChartServer, createPipelineWatch } from "@cryptocandles/chart";
 import { createRecordHandler, seekToHistory } from "@cryptocandles/chart";
@@ -80,10 +82,19 @@ await runScript({
       await watchAdmin.connect();
       const since = Date.now() - hours * 3_600_000;
       const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
-      const dlq = (await admin.listTopics()).includes(dlqTopic)
-        ? dlqTopic
+      const existing = await admin.listTopics();
+      const dlq = existing.includes(dlqTopic) ? dlqTopic : undefined;
+      const candles = `${topic}.candles`;
+      const history = existing.includes(candles)
+        ? await candleCodec(registry, `${candles}-value`)
+          .then(({ decode }) => ({ topic: candles, decode }))
+          .catch((e) => void log.warn(`no history: ${e.message}`))
         : undefined;
-      const topics = dlq ? [topic, dlq] : [topic];
+      const topics = [
+        topic,
+        ...(dlq ? [dlq] : []),
+        ...(history ? [candles] : []),
+      ];
       await consumer.subscribe({ topics, fromBeginning: true });
       const eachMessage = createRecordHandler({
         topic,
@@ -94,6 +105,7 @@ await runScript({
         chart,
         watch: pipeline,
         log,
+        history: history ?? undefined,
       });
       await consumer.run({ eachMessage });
       await seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq });
@@ -103,7 +115,7 @@ await runScript({
       log.error(
         taken
           ? `CHART_PORT ${config.chart.port} is taken by another process`
-          : describeError(error),
+          : describeError(error, "chart"),
       );
       exitCode = taken ? 2 : 1;
       abort();

@@ -3,18 +3,24 @@
  * writes every ticker to InfluxDB 3 as a point, at least once: offsets are
  * committed only after the points are written (or the record is in the
  * dead-letter topic). Run two for the original's Python_1 and Python_2.
+ * A second kafkajs consumer (group `<CONSUMER_GROUP>.candles`) writes the
+ * history candles of `<KAFKA_TOPIC>.candles` to `<INFLUX_MEASUREMENT>_candles`.
  *
  * @module
  */
 import { createRegistry, parseSchema, readSchema } from "@cryptocandles/avro";
 import { type Flags, runScript } from "@cryptocandles/config";
-import { ensureDatabase, influxOptions } from "@cryptocandles/influx";
-import type { InfluxOptions } from "@cryptocandles/influx";
+import { influxOptions, waitForDatabase } from "@cryptocandles/influx";
 import { assignorFor, createKafka } from "@cryptocandles/kafka";
 import { defaultPartitioner, trackAssignments } from "@cryptocandles/kafka";
 import type { Consumer } from "@cryptocandles/kafka";
-import { type Logger, retry } from "@cryptocandles/runtime";
-import { createSink, serveSinkMetrics, type Sink } from "@cryptocandles/sink";
+import type { Logger } from "@cryptocandles/runtime";
+import {
+  createSink,
+  runCandleSink,
+  serveSinkMetrics,
+} from "@cryptocandles/sink";
+import type { Sink } from "@cryptocandles/sink";
 
 await runScript({
   name: "consumer",
@@ -42,9 +48,13 @@ await runScript({
       createPartitioner: defaultPartitioner,
     });
     let fatal: Error | undefined;
+    const schema = await readSchema("v2");
+    const subject = `${config.kafka.topic}-value`;
     const sink = createSink({
-      reader: parseSchema(await readSchema("v2")),
+      reader: parseSchema(schema),
       typeById: (id) => registry.typeById(id),
+      // Unknown ids are poison unless the registry lost the topic's schema.
+      registryEmptied: async () => !(await registry.lookup(subject, schema)),
       influx,
       measurement: config.influx.measurement,
       dlq,
@@ -59,10 +69,19 @@ await runScript({
     const { topic } = config.kafka;
     const untrack = trackAssignments(consumer, assigner);
     const crashed = watchGroup(consumer, log);
+    const history = kafka.consumer({
+      groupId: `${config.consumer.group}.candles`,
+    });
     try {
-      await waitForInflux(influx, log, signal);
-      await Promise.all([consumer.connect(), dlq.connect()]);
+      await waitForDatabase(influx, { log, signal });
+      await Promise.all([consumer.connect(), dlq.connect(), history.connect()]);
       await consumer.subscribe({ topic, fromBeginning: true });
+      const { measurement } = config.influx;
+      await runCandleSink(history, {
+        topic: `${topic}.candles`,
+        ...{ registry, influx, measurement, log, signal },
+        onFatal: (error) => (fatal ??= error, abort()),
+      });
       const { group } = config.consumer; // for the chart's pipeline page
       serveSinkMetrics(sink.stats, { clientId, group, topic, signal });
       await consumer.run({
@@ -78,6 +97,7 @@ await runScript({
       if (!signal.aborted) fatal ??= error as Error;
     } finally {
       untrack();
+      await history.disconnect().catch(() => {});
       await consumer.disconnect().catch(() => {});
       await dlq.disconnect().catch(() => {});
       logStats(log, sink, "stopped;");
@@ -109,26 +129,6 @@ function watchGroup(consumer: Consumer, log: Logger): Promise<Error> {
       } else resolve(payload.error);
     })
   );
-}
-
-/** Creates the database if needed, waiting (and saying so once) while InfluxDB is down. */
-async function waitForInflux(
-  influx: InfluxOptions,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  const made = await retry(() => ensureDatabase(influx), {
-    maxAttempts: Infinity,
-    maxTimeout: 5000,
-    signal,
-    isRetriable: (e) => (e as { retriable?: boolean }).retriable === true,
-    onRetry: (e, n) =>
-      n === 1 && log.warn(`waiting for InfluxDB: ${(e as Error).message}`),
-  });
-  const { database, host } = influx;
-  log.info(`database ${database} ${made === "created" ? made : "found"}`, {
-    host,
-  });
 }
 
 function logStats(log: Logger, sink: Sink, prefix = ""): void {

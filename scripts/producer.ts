@@ -1,13 +1,20 @@
 /**
  * `deno task producer`: reads tickers from the configured source and sends
  * them to Kafka as registered Avro (Confluent wire format), keyed by pair,
- * acks=all, idempotent, with the record timestamp = event time.
+ * acks=all, idempotent, with the record timestamp = event time. Before the
+ * first live tick it backfills `BACKFILL` of 1-minute history candles into
+ * the compacted `<topic>.candles` (only the minutes not stored yet).
  *
  * @module
  */
-import { encodeWire, parseSchema, readSchema } from "@cryptocandles/avro";
-import { createRegistry } from "@cryptocandles/avro";
-import { UnknownPairError } from "@cryptocandles/bitfinex";
+import {
+  candleCodec,
+  createRegistry,
+  encodeWire,
+  readSchema,
+  registeredType,
+} from "@cryptocandles/avro";
+import { type Candle, UnknownPairError } from "@cryptocandles/bitfinex";
 import { type Config, runScript, UsageError } from "@cryptocandles/config";
 import {
   type BufferedSender,
@@ -15,11 +22,21 @@ import {
   createBufferedSender,
   createKafka,
   defaultPartitioner,
-  type SenderCounts,
+  type Kafka,
+  type Producer,
+  readTopicToEnd,
+  sendAll,
 } from "@cryptocandles/kafka";
 import { delay, type Logger } from "@cryptocandles/runtime";
-import { isLive, openSource } from "@cryptocandles/sources";
-import type { Ticker } from "@cryptocandles/ticker";
+import {
+  addStored,
+  backfill,
+  createTickStats,
+  isLive,
+  openSource,
+  type SentTick as Sent,
+  type StoredSpan,
+} from "@cryptocandles/sources";
 
 const STATS_EVERY_MS = 5_000;
 /**
@@ -37,24 +54,30 @@ const FLUSH_MS = 7_000; // to send what is buffered after SIGTERM (hard exit: 10
 await runScript({
   name: "producer",
   async main({ config, log, signal, abort }) {
-    const producer = createKafka(config.kafka, {
+    const kafka = createKafka(config.kafka, {
       clientId: "producer",
       log,
       retry: { initialRetryTime: 300, maxRetryTime: 2_000, retries: 5 },
-    }).producer({
+    });
+    const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: defaultPartitioner,
       retry: SEND_RETRY,
     });
-    const stats = createStats(config.coins);
+    const stats = createTickStats(config.coins);
     let sender: BufferedSender<Sent> | undefined;
     let timer: ReturnType<typeof setInterval> | undefined;
     let failure: unknown;
     try {
-      const { id: schemaId, type } = await registeredSchema(config);
-      await connectPatiently(producer, { signal, log });
       const { source, kafka: { topic }, coins } = config;
+      const registry = createRegistry(config.registryUrl);
+      const { id: schemaId, type } = await readSchema("v2")
+        .then((text) => registeredType(registry, `${topic}-value`, text));
+      await connectPatiently(producer, { signal, log });
+      if (config.producer.backfillMs > 0) {
+        await backfillHistory(config, kafka, producer, { signal, log });
+      }
       const capacity = config.producer.buffer;
       sender = createBufferedSender<Sent>(producer, {
         topic,
@@ -100,51 +123,27 @@ await runScript({
   },
 });
 
-/** Schema v2 and its id under `<topic>-value`; refuses to start without it. */
-async function registeredSchema(config: Config) {
-  const schema = await readSchema("v2");
-  const subject = `${config.kafka.topic}-value`;
-  const registry = createRegistry(config.registryUrl);
-  const compact = JSON.stringify(JSON.parse(schema));
-  const found = await registry.lookup(subject, compact);
-  if (!found) {
-    throw new Error(
-      `schema v2 is not registered under ${subject}: run \`deno task setup-schema\` first`,
-    );
+/** Sends what `<topic>.candles` lacks; only an unknown pair is fatal. */
+async function backfillHistory(
+  config: Config,
+  kafka: Kafka,
+  producer: Producer,
+  { signal, log }: { signal: AbortSignal; log: Logger },
+) {
+  const topic = `${config.kafka.topic}.candles`;
+  try {
+    const registry = createRegistry(config.registryUrl);
+    const codec = await candleCodec(registry, `${topic}-value`);
+    const stored = new Map<string, StoredSpan>();
+    await readTopicToEnd(kafka, topic, {
+      signal,
+      onMessage: async (m) => addStored(stored, await codec.decode(m.value)),
+    });
+    const send = (candles: Candle[]) =>
+      sendAll(producer, topic, candles.map(codec.toRecord));
+    await backfill(config, { stored, signal, log, send });
+  } catch (error) {
+    if (error instanceof UnknownPairError || signal.aborted) throw error;
+    log.warn(`backfill: stopped (${(error as Error).message}); going live`);
   }
-  return { id: found.id, type: parseSchema(schema) };
 }
-
-/** A tick and its encoded value. */
-interface Sent {
-  ticker: Ticker;
-  value: Uint8Array;
-}
-
-/** Acknowledged and dropped ticks per coin, and the last acknowledged price. */
-function createStats(coins: string[]) {
-  const zero = () => Object.fromEntries(coins.map((c) => [c, 0]));
-  const stats = { acked: zero(), dropped: zero(), last: {} as Last };
-  return {
-    ...stats,
-    onAcked(sent: readonly Sent[]) {
-      for (const { ticker: t } of sent) {
-        stats.acked[t.nombre]++;
-        stats.last[t.nombre] = [t.precio_ultimo, t.event_time];
-      }
-    },
-    onDropped({ ticker: t }: Sent, capacity: number, log: Logger) {
-      if (Object.values(stats.dropped).every((n) => n === 0)) {
-        log.warn(
-          `buffer full (PRODUCER_BUFFER=${capacity}): dropping the oldest ticks`,
-        );
-      }
-      stats.dropped[t.nombre]++;
-    },
-    log(log: Logger, { acked, waiting, inFlight }: SenderCounts) {
-      const pending = waiting + inFlight;
-      log.info(`acknowledged ${acked} records`, { ...stats, pending });
-    },
-  };
-}
-type Last = Record<string, [number, number]>;

@@ -1,16 +1,27 @@
 /**
  * `deno task setup-schema`: makes the ticker topic (and its dead-letter
  * topic) with the configured shape, sets the value subject's compatibility
- * to BACKWARD, and registers the schema. Idempotent: a second run says the
- * id it found.
+ * to BACKWARD, and registers the schema; the same for the compacted history
+ * topic `<KAFKA_TOPIC>.candles` and its `Candle` schema. Idempotent: a
+ * second run says the id it found.
  *
  *     deno task setup-schema [--schema v1|v2] [--schema-file path.avsc]
  *
  * @module
  */
-import { createRegistry, readSchema } from "@cryptocandles/avro";
+import {
+  createRegistry,
+  readCandleSchema,
+  readSchema,
+  type RegistryClient,
+} from "@cryptocandles/avro";
 import { type Flags, runScript, UsageError } from "@cryptocandles/config";
-import { createKafka, ensureTopic } from "@cryptocandles/kafka";
+import {
+  createKafka,
+  ensureCompactedTopic,
+  ensureTopic,
+} from "@cryptocandles/kafka";
+import type { Logger } from "@cryptocandles/runtime";
 
 await runScript({
   name: "setup-schema",
@@ -49,27 +60,55 @@ await runScript({
           dlq === "created" ? "created" : "already there"
         }`,
       );
+      const candles = `${topic}.candles`;
+      const history = await ensureCompactedTopic(admin, {
+        topic: candles,
+        partitions,
+        replication,
+        minIsr,
+      });
+      log.info(
+        `history topic ${candles} (compacted) ${
+          history === "created" ? "created" : "already there"
+        }`,
+      );
 
       const registry = createRegistry(config.registryUrl);
-      await registry.setCompatibility(subject, "BACKWARD");
-      const found = await registry.lookup(subject, schemaText);
-      if (found) {
-        log.info(`schema already registered under ${subject}`, {
-          id: found.id,
-          version: found.version,
-        });
-      } else {
-        const { id } = await registry.register(subject, schemaText);
-        log.info(`schema registered under ${subject}`, {
-          id,
-          compatibility: "BACKWARD",
-        });
-      }
+      await register(registry, subject, schemaText, log);
+      await register(
+        registry,
+        `${candles}-value`,
+        await readCandleSchema(),
+        log,
+      );
     } finally {
       await admin.disconnect().catch(() => {});
     }
   },
 });
+
+/** Sets BACKWARD on the subject and registers the schema unless it is there. */
+async function register(
+  registry: RegistryClient,
+  subject: string,
+  schemaText: string,
+  log: Logger,
+): Promise<void> {
+  await registry.setCompatibility(subject, "BACKWARD");
+  const found = await registry.lookup(subject, schemaText);
+  if (found) {
+    log.info(`schema already registered under ${subject}`, {
+      id: found.id,
+      version: found.version,
+    });
+    return;
+  }
+  const { id } = await registry.register(subject, schemaText);
+  log.info(`schema registered under ${subject}`, {
+    id,
+    compatibility: "BACKWARD",
+  });
+}
 
 /** The schema to register: `--schema-file`, else `--schema` v1 or v2 (a usage error otherwise). */
 async function schemaOf(flags: Flags): Promise<string> {

@@ -7,6 +7,7 @@
  * (`INFLUXDB3_BIN` / `GRAFANA_HOME`, PATH, or the pinned release).
  *
  *     deno task stack up             # start what is not running, wait until ready
+ *     deno task stack up --sasl-ssl  # … the brokers also with SASL_SSL listeners (a private CA, a SCRAM user)
  *     deno task stack status         # what runs where (exit 3 when something is down)
  *     deno task stack down [--clean] # stop what the stack started; --clean removes data
  *
@@ -25,12 +26,16 @@ import {
 } from "@cryptocandles/launch";
 import { createLogger } from "@cryptocandles/runtime";
 
-const USAGE = "usage: deno task stack up | down [--clean] | status";
+const USAGE =
+  "usage: deno task stack up [--sasl-ssl] | down [--clean] | status";
 const [command, ...rest] = Deno.args;
-const usage = (command === "up" || command === "status")
+const only = (flag: string) =>
+  rest.length === 0 || (rest.length === 1 && rest[0] === flag);
+const usage = command === "status"
   ? rest.length === 0
-  : command === "down" &&
-    (rest.length === 0 || (rest.length === 1 && rest[0] === "--clean"));
+  : command === "up"
+  ? only("--sasl-ssl")
+  : command === "down" && only("--clean");
 if (!usage) {
   const help = command === "--help" || command === "-h";
   console.error(
@@ -54,7 +59,8 @@ const log = createLogger("stack", { format: config.logFormat });
 
 try {
   if (command === "up") {
-    const started = await stackUp({ ...options, log });
+    const saslSsl = rest[0] === "--sasl-ssl";
+    const started = await stackUp({ ...options, log, saslSsl });
     const servers = await serversUp({ config, log });
     started.push(...servers.started);
     if (servers.dashboard) log.info(`dashboard: ${servers.dashboard}`);

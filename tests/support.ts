@@ -119,7 +119,7 @@ export async function tempFile(suffix: string, text = ""): Promise<TempFile> {
   };
 }
 
-/** On dispose, deletes the topics, their dead-letter topics and value subjects (best effort). */
+/** On dispose, deletes the topics, their dead-letter and history (`.candles`) topics and value subjects (best effort). */
 export function cleanupLater(topics: string[]): AsyncDisposable {
   return {
     async [Symbol.asyncDispose]() {
@@ -127,7 +127,7 @@ export function cleanupLater(topics: string[]): AsyncDisposable {
       try {
         await admin.connect();
         const existing = new Set(await admin.listTopics());
-        const doomed = topics.flatMap((t) => [t, `${t}.dlq`])
+        const doomed = topics.flatMap((t) => [t, `${t}.dlq`, `${t}.candles`])
           .filter((t) => existing.has(t));
         if (doomed.length > 0) await admin.deleteTopics({ topics: doomed });
       } catch {
@@ -135,7 +135,7 @@ export function cleanupLater(topics: string[]): AsyncDisposable {
       } finally {
         await admin.disconnect().catch(() => {});
       }
-      for (const topic of topics) {
+      for (const topic of topics.flatMap((t) => [t, `${t}.candles`])) {
         for (const query of ["", "?permanent=true"]) {
           await fetch(
             `${testConfig().registryUrl}/subjects/${topic}-value${query}`,

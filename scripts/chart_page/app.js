@@ -8,7 +8,37 @@ const params = new URLSearchParams(location.search);
 const view = {
   coin: params.get("coin") ?? "",
   interval: params.get("interval") ?? "5m",
+  utc: params.get("tz") === "utc",
 };
+/** Candles asked for per scroll to the left. */
+const PAGE = 500;
+const paging = { loading: false, exhausted: false };
+
+// Times in the viewer's time zone, or UTC with the switch. Candle times stay
+// UTC instants; only their labels change.
+function timeZone() {
+  return view.utc ? "UTC" : undefined;
+}
+function formatTime(seconds, options) {
+  return new Intl.DateTimeFormat(undefined, {
+    timeZone: timeZone(),
+    ...options,
+  })
+    .format(new Date(seconds * 1000));
+}
+function tickMark(seconds, type) {
+  // lightweight-charts TickMarkType: 0 year, 1 month, 2 day of month, 3 time, 4 time with seconds
+  if (type === 0) return formatTime(seconds, { year: "numeric" });
+  if (type === 1) return formatTime(seconds, { month: "short" });
+  if (type === 2) {
+    return formatTime(seconds, { day: "numeric", month: "short" });
+  }
+  return formatTime(seconds, {
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  });
+}
 const el = (id) => document.getElementById(id);
 
 const chart = createChart(el("chart"), {
@@ -20,6 +50,15 @@ const chart = createChart(el("chart"), {
     secondsVisible: false,
     barSpacing: 12,
     rightOffset: 4,
+    tickMarkFormatter: tickMark,
+  },
+  localization: {
+    timeFormatter: (seconds) =>
+      formatTime(seconds, {
+        dateStyle: "medium",
+        timeStyle: "short",
+        hour12: false,
+      }),
   },
 });
 const candleSeries = chart.addSeries(CandlestickSeries, {
@@ -46,7 +85,13 @@ candleSeries.priceScale().applyOptions({
   scaleMargins: { top: 0.08, bottom: 1 - VOLUME_TOP + 0.04 },
 });
 // For tests: the chart and its series.
-globalThis.chartView = { chart, candleSeries, volumeSeries, VOLUME_TOP };
+globalThis.chartView = {
+  chart,
+  candleSeries,
+  volumeSeries,
+  VOLUME_TOP,
+  formatTime,
+};
 
 // latencies: ms from a tick's event time to its candle update here (last 500).
 globalThis.chartData = {
@@ -146,7 +191,12 @@ function connect() {
   events?.close();
   const query = new URLSearchParams({ interval: view.interval });
   if (view.coin) query.set("coin", view.coin);
-  history.replaceState(null, "", `?${query}`);
+  history.replaceState(
+    null,
+    "",
+    `?${query}${view.utc ? "&tz=utc" : ""}`,
+  );
+  Object.assign(paging, { loading: false, exhausted: false });
   events = new EventSource(`/events?${query}`);
   events.addEventListener("snapshot", (e) => {
     const snap = JSON.parse(e.data);
@@ -179,6 +229,71 @@ function connect() {
   events.onopen = heard;
   events.onerror = syncState;
 }
+
+/** Prepends the candles before the oldest shown, keeping the view where it is. */
+async function loadOlder() {
+  const list = globalThis.chartData.candles;
+  if (paging.loading || paging.exhausted || list.length === 0) return;
+  paging.loading = true;
+  const { coin, interval } = globalThis.chartData;
+  try {
+    const query = new URLSearchParams({
+      coin,
+      interval,
+      to: String(list[0].time - 1),
+      limit: String(PAGE),
+    });
+    const answer = await (await fetch(`/api/candles?${query}`)).json();
+    if (coin !== globalThis.chartData.coin) return; // switched meanwhile
+    if (interval !== globalThis.chartData.interval) return;
+    const older = answer.candles.filter((c) => c.time < list[0].time);
+    if (older.length < PAGE) paging.exhausted = true;
+    if (older.length === 0) return;
+    const range = chart.timeScale().getVisibleLogicalRange();
+    globalThis.chartData.candles = [...older, ...list];
+    candleSeries.setData(globalThis.chartData.candles.map(bar));
+    volumeSeries.setData(globalThis.chartData.candles.map(volumeBar));
+    if (range) {
+      chart.timeScale().setVisibleLogicalRange({
+        from: range.from + older.length,
+        to: range.to + older.length,
+      });
+    }
+  } catch {
+    // the server is restarting; the next scroll asks again
+  } finally {
+    paging.loading = false;
+  }
+}
+globalThis.chartView.loadOlder = loadOlder;
+chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+  if (range && range.from < 10) loadOlder();
+});
+
+el("utc").addEventListener("click", () => {
+  view.utc = !view.utc;
+  markUtc();
+  // new formatter functions make the chart draw its time labels again
+  chart.applyOptions({
+    timeScale: { tickMarkFormatter: (t, type) => tickMark(t, type) },
+    localization: {
+      timeFormatter: (t) =>
+        formatTime(t, {
+          dateStyle: "medium",
+          timeStyle: "short",
+          hour12: false,
+        }),
+    },
+  });
+  const query = new URLSearchParams(location.search);
+  if (view.utc) query.set("tz", "utc");
+  else query.delete("tz");
+  history.replaceState(null, "", `?${query}`);
+});
+function markUtc() {
+  el("utc").setAttribute("aria-pressed", String(view.utc));
+}
+markUtc();
 
 async function refreshCoins() {
   try {

@@ -31,3 +31,12 @@ export {
   type SchemaVersion,
 } from "./avro.ts";
 export * from "./registry.ts";
+export {
+  type CandleCodec,
+  candleCodec,
+  candleKey,
+  type CandleRecord,
+  decodeCandle,
+  encodeCandle,
+  readCandleSchema,
+} from "./candle.ts";

@@ -170,3 +170,34 @@ export function createRegistry(
     },
   };
 }
+
+/**
+ * The id and type of a schema that must already be registered under
+ * `subject` (the producer refuses to start without it).
+ *
+ * @param registry A registry client.
+ * @param subject Such as `CRIPTOMONEDAS-value`.
+ * @param schemaText The schema's JSON text.
+ * @returns The registry's id and the parsed type.
+ * @throws {Error} When the schema is not registered there, saying to run setup-schema.
+ *
+ * @example
+ * ```ts ignore
+ * const { id, type } = await registeredType(registry, "CRIPTOMONEDAS-value", await readSchema("v2"));
+ * ```
+ */
+export async function registeredType(
+  registry: RegistryClient,
+  subject: string,
+  schemaText: string,
+): Promise<{ id: number; type: AvroType }> {
+  const compact = JSON.stringify(JSON.parse(schemaText));
+  const found = await registry.lookup(subject, compact);
+  if (!found) {
+    const name = JSON.parse(schemaText).name;
+    throw new Error(
+      `schema ${name} is not registered under ${subject}: run \`deno task setup-schema\` first`,
+    );
+  }
+  return { id: found.id, type: parseSchema(schemaText) };
+}

@@ -17,3 +17,14 @@
 export { UnknownPairError } from "./errors.ts";
 export { bitfinexWsTicks, type WsOptions } from "./ws.ts";
 export { bitfinexRestTicks, type RestOptions } from "./rest.ts";
+export {
+  bitfinexCandles,
+  type Candle,
+  candleFromRow,
+  type CandleProgress,
+  type CandlesOptions,
+  fillMinutes,
+  floorMinute,
+  MAX_CANDLE_ROWS,
+  MINUTE_MS,
+} from "./candles.ts";

@@ -23,7 +23,16 @@ export interface WsOptions {
   watchdogMs?: number;
   /** Reconnect back-off. @default {{ minTimeout: 1000, maxTimeout: 30000, jitter: 0.5 }} */
   backoff?: RetryOptions;
-  /** Clock for event times. @default {Date.now} */
+  /**
+   * Reconnect (with back-off) when a maintenance (info 20060, or
+   * `platform.status: 0` on connect) has not ended with 20061 after this
+   * long, in ms. Bitfinex says it "should take 120 seconds at most".
+   * @default {300000}
+   */
+  maintenanceMs?: number;
+  /** Subscribe anyway when no info event came this long after connecting, in ms. @default {5000} */
+  infoWaitMs?: number;
+  /** Clock for event times, the watchdog and the maintenance limit. @default {Date.now} */
   now?: () => number;
 }
 
@@ -35,8 +44,13 @@ const CLOSE_GRACE_MS = 2000;
 /**
  * Streams tickers from Bitfinex's WebSocket ticker channel. One connection
  * per 25 pairs; each reconnects with jittered exponential back-off and
- * resubscribes when it drops, when nothing arrives for `watchdogMs`, or on
- * info 20051. Info 20060 pauses the watchdog until 20061, then resubscribes.
+ * resubscribes when it drops, when nothing arrives for `watchdogMs`
+ * (heartbeats count), or on info 20051. Channels are subscribed once the
+ * on-connect info event says the platform is up; `platform.status: 0`
+ * (maintenance, docs.bitfinex.com/docs/ws-general "Info Messages") and
+ * info 20060 pause the watchdog and wait for 20061, which (re)subscribes; a
+ * maintenance longer than `maintenanceMs` reconnects with back-off. `conf`,
+ * `pong` and `unsubscribed` events are tolerated.
  *
  * @param options URL, pairs, signal, logger, watchdog and back-off.
  * @returns Tickers as they arrive, event time = arrival time.
@@ -111,12 +125,23 @@ function runConnection(
   index: number,
   push: (ticker: Ticker) => void,
 ): Promise<Outcome> {
-  const { url, coins, signal, log, watchdogMs = 30_000, now = Date.now } =
-    options;
+  const {
+    url,
+    coins,
+    signal,
+    log,
+    watchdogMs = 30_000,
+    maintenanceMs = 300_000,
+    infoWaitMs = 5000,
+    now = Date.now,
+  } = options;
   return new Promise((resolve) => {
     const channels = new Map<number, string>();
     let lastMessage = now();
     let paused = false;
+    let pausedAt = 0;
+    let subscribing = false;
+    let infoTimer: ReturnType<typeof setTimeout> | undefined;
     let subscribed = false;
     let outcome: Outcome | undefined;
     const ws = new WebSocket(url);
@@ -127,6 +152,7 @@ function runConnection(
       settled = true;
       clearInterval(watchdog);
       clearTimeout(closeTimer);
+      clearTimeout(infoTimer);
       signal.removeEventListener("abort", onAbort);
       ws.onmessage = null;
       resolve(value);
@@ -141,6 +167,8 @@ function runConnection(
       closeTimer ??= setTimeout(() => settle(outcome!), CLOSE_GRACE_MS);
     };
     const subscribeAll = () => {
+      subscribing = true;
+      clearTimeout(infoTimer);
       channels.clear();
       for (const symbol of coins) {
         ws.send(
@@ -148,8 +176,19 @@ function runConnection(
         );
       }
     };
+    const pause = () => {
+      if (!paused) pausedAt = now();
+      paused = true;
+    };
     const watchdog = setInterval(() => {
-      if (!paused && now() - lastMessage > watchdogMs) {
+      if (paused && now() - pausedAt > maintenanceMs) {
+        finish({
+          reason: `maintenance did not end (no info 20061) within ${
+            Math.round(maintenanceMs / 1000)
+          } s`,
+          subscribed,
+        });
+      } else if (!paused && now() - lastMessage > watchdogMs) {
         finish({
           reason: `nothing received for ${
             Math.round((now() - lastMessage) / 1000)
@@ -167,7 +206,10 @@ function runConnection(
         url,
         pairs: coins.length,
       });
-      subscribeAll();
+      // Bitfinex sends its info event first; subscribe anyway if it does not.
+      infoTimer = setTimeout(() => {
+        if (!subscribing && !paused) subscribeAll();
+      }, infoWaitMs);
     };
     ws.onmessage = (event) => {
       lastMessage = now();
@@ -199,7 +241,27 @@ function runConnection(
         msg?: string;
         chanId?: number;
         symbol?: string;
+        status?: string;
+        platform?: { status?: number };
       };
+      if (msg.event === "info" && msg.code === undefined) {
+        if (msg.platform?.status === 0) {
+          pause();
+          log.warn(
+            "bitfinex: the platform is in maintenance (info platform.status 0); staying connected and waiting for info 20061 before subscribing",
+            { connection: index },
+          );
+        } else if (!subscribing && !paused) subscribeAll();
+        return;
+      }
+      if (msg.event === "conf") {
+        if (msg.status !== "OK") {
+          log.warn(`bitfinex: conf answered ${msg.status}`, {
+            connection: index,
+          });
+        }
+        return;
+      }
       if (
         msg.event === "subscribed" && msg.chanId !== undefined && msg.symbol
       ) {
@@ -223,7 +285,7 @@ function runConnection(
       } else if (msg.event === "info" && msg.code === 20051) {
         finish({ reason: "Bitfinex asked to reconnect (20051)", subscribed });
       } else if (msg.event === "info" && msg.code === 20060) {
-        paused = true;
+        pause();
         log.warn("bitfinex: maintenance started (20060), pausing");
       } else if (msg.event === "info" && msg.code === 20061) {
         paused = false;

@@ -2,7 +2,11 @@
  * OHLC candles from ticks, with the dashboard SQL's semantics:
  * `DATE_BIN(interval, time, '1970-01-01T00:00:00Z')` buckets, open = first
  * price by event time, close = last by event time, high/low over the bucket,
- * volume = the number of ticks in the bucket (`COUNT(close_price)`).
+ * volume = the amount traded in the bucket, in the base currency (the
+ * caller passes each tick's share: the rise of Bitfinex's rolling 24 h
+ * volume since the coin's previous tick, as the dashboard's SQL computes it).
+ * 1-minute history candles merge into every interval by the same rules; a
+ * minute that has live ticks keeps them and ignores its history candle.
  * A late tick updates its own bucket. Memory is capped per coin and interval.
  *
  * @module
@@ -37,11 +41,21 @@ interface Bucket extends Candle {
 
 /** Candles of every coin and interval. */
 export interface CandleStore {
-  /** Adds a tick; returns the candles it changed, one per interval. */
+  /** Adds a tick (with the amount it traded, default 0); returns the candles it changed, one per interval. */
   add(
     coin: string,
     timeMs: number,
     price: number,
+    traded?: number,
+  ): { interval: Interval; candle: Candle }[];
+  /**
+   * Adds a 1-minute history candle (`time` = its minute); returns the
+   * candles it changed. Ignored when that minute has live ticks or was
+   * added before.
+   */
+  addCandle(
+    coin: string,
+    candle: Candle,
   ): { interval: Interval; candle: Candle }[];
   /** Candles of a coin and interval, oldest first, optionally within [from, to] (bucket start). */
   candles(
@@ -77,13 +91,52 @@ export function createCandleStore(
   options: CandleStoreOptions = {},
 ): CandleStore {
   const { cap = 2000 } = options;
+  const MINUTE = INTERVALS["1m"];
+  /** Buckets built from live ticks only, per coin and interval. */
   const series = new Map<string, Map<number, Bucket>>();
+  /** History minutes per coin. */
+  const history = new Map<string, Map<number, Candle>>();
   const key = (coin: string, interval: Interval) => `${coin}\u0000${interval}`;
+  const intervals = Object.keys(INTERVALS) as Interval[];
+  const liveMinute = (coin: string, minute: number) =>
+    series.get(key(coin, "1m"))?.has(minute) ?? false;
+
+  /** A bucket as shown: its live ticks plus the history minutes without ticks. */
+  function view(
+    coin: string,
+    interval: Interval,
+    start: number,
+  ): Candle | undefined {
+    const live = series.get(key(coin, interval))?.get(start);
+    const width = INTERVALS[interval];
+    let out: Bucket | undefined = live && { ...live };
+    const minutes = history.get(coin);
+    for (let m = start; minutes && m < start + width; m += MINUTE) {
+      const h = minutes.get(m);
+      if (!h || liveMinute(coin, m)) continue;
+      const closeAt = m + MINUTE - 1;
+      if (!out) {
+        out = { ...h, time: start, openAt: m, closeAt };
+        continue;
+      }
+      if (m < out.openAt) [out.open, out.openAt] = [h.open, m];
+      if (closeAt >= out.closeAt) [out.close, out.closeAt] = [h.close, closeAt];
+      out.high = Math.max(out.high, h.high);
+      out.low = Math.min(out.low, h.low);
+      out.volume += h.volume;
+    }
+    return out && toCandle(out);
+  }
+
+  const changes = (coin: string, time: number) =>
+    intervals.flatMap((interval) => {
+      const candle = view(coin, interval, binStart(time, INTERVALS[interval]));
+      return candle ? [{ interval, candle }] : [];
+    });
 
   return {
-    add(coin, timeMs, price) {
-      const changed: { interval: Interval; candle: Candle }[] = [];
-      for (const interval of Object.keys(INTERVALS) as Interval[]) {
+    add(coin, timeMs, price, traded = 0) {
+      for (const interval of intervals) {
         const k = key(coin, interval);
         let buckets = series.get(k);
         if (!buckets) series.set(k, buckets = new Map());
@@ -99,7 +152,7 @@ export function createCandleStore(
             high: price,
             low: price,
             close: price,
-            volume: 1,
+            volume: traded,
             openAt: timeMs,
             closeAt: timeMs,
           };
@@ -110,23 +163,34 @@ export function createCandleStore(
           if (timeMs >= b.closeAt) [b.close, b.closeAt] = [price, timeMs];
           b.high = Math.max(b.high, price);
           b.low = Math.min(b.low, price);
-          b.volume++;
+          b.volume += traded;
         }
-        changed.push({ interval, candle: toCandle(b) });
       }
-      return changed;
+      return changes(coin, timeMs);
+    },
+    addCandle(coin, candle) {
+      let minutes = history.get(coin);
+      if (!minutes) history.set(coin, minutes = new Map());
+      const minute = binStart(candle.time, MINUTE);
+      if (minutes.has(minute)) return [];
+      minutes.set(minute, { ...candle, time: minute });
+      if (minutes.size > cap * 60) minutes.delete(Math.min(...minutes.keys()));
+      return liveMinute(coin, minute) ? [] : changes(coin, minute);
     },
     candles(coin, interval, range = {}) {
       const { from = -Infinity, to = Infinity } = range;
-      const buckets = series.get(key(coin, interval));
-      if (!buckets) return [];
-      return [...buckets.values()].filter((b) => b.time >= from && b.time <= to)
-        .sort((a, b) => a.time - b.time)
-        .map(toCandle);
+      const width = INTERVALS[interval];
+      const starts = new Set(series.get(key(coin, interval))?.keys());
+      for (const m of history.get(coin)?.keys() ?? []) {
+        starts.add(binStart(m, width));
+      }
+      return [...starts].filter((t) => t >= from && t <= to)
+        .sort((a, b) => a - b)
+        .flatMap((t) => view(coin, interval, t) ?? []);
     },
     coins() {
-      return [...new Set([...series.keys()].map((k) => k.split("\u0000")[0]))]
-        .sort();
+      const all = [...series.keys()].map((k) => k.split("\u0000")[0]);
+      return [...new Set([...all, ...history.keys()])].sort();
     },
   };
 }

@@ -57,6 +57,8 @@ export interface ChartClient {
 }
 
 const encoder = new TextEncoder();
+/** Candles in a snapshot (the newest); older ones come from `/api/candles?to=…&limit=…`. */
+const SNAPSHOT_CANDLES = 600;
 
 /** What {@linkcode createChartServer} returns. */
 export interface ChartServer {
@@ -113,7 +115,8 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
       interval,
       source: state.source,
       last: state.last[coin],
-      candles: store.candles(coin, interval),
+      // the newest candles; the page asks for older ones as it scrolls
+      candles: store.candles(coin, interval).slice(-SNAPSHOT_CANDLES),
     };
   }
 
@@ -198,10 +201,16 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
         400,
       );
     }
+    const limit = Number(url.searchParams.get("limit") ?? Infinity);
+    if (!(limit > 0)) {
+      return json({ error: "limit must be a positive number" }, 400);
+    }
+    // with a limit, the newest `limit` candles of the range (paging leftwards)
+    const all = store.candles(coin, interval, { from, to });
     return json({
       coin,
       interval,
-      candles: store.candles(coin, interval, { from, to }),
+      candles: Number.isFinite(limit) ? all.slice(-limit) : all,
     });
   }
 

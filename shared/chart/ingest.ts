@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { type AvroType, decodeValue } from "@cryptocandles/avro";
+import {
+  type AvroType,
+  type CandleRecord,
+  decodeValue,
+} from "@cryptocandles/avro";
 import type { Admin, Consumer, KafkaMessage } from "@cryptocandles/kafka";
 import type { Logger } from "@cryptocandles/runtime";
 import type { CandleStore } from "./candles.ts";
@@ -26,6 +30,11 @@ export interface RecordHandlerOptions {
   /** Told every record's key and partition, and every dead letter. */
   watch?: PipelineWatch;
   log: Logger;
+  /** The history topic (`<topic>.candles`) and its decoder, when it is read. */
+  history?: {
+    topic: string;
+    decode: (value: Uint8Array | null) => Promise<CandleRecord>;
+  };
 }
 
 /**
@@ -50,12 +59,17 @@ export function createRecordHandler(
 }) => Promise<void> {
   const { topic: ticksTopic, reader, typeById, state, store, chart, watch } =
     options;
+  /** The rolling 24 h volume of each coin's previous tick: a tick traded the rise. */
+  const dayVolume = new Map<string, number>();
   return async ({ topic, partition, message }) => {
     const headers = Object.fromEntries(
       Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
     );
     const key = message.key?.toString();
     watch?.seen({ topic, partition, offset: message.offset, key, headers });
+    if (options.history && topic === options.history.topic) {
+      return addHistory(message);
+    }
     if (topic !== ticksTopic) return;
     let tickers;
     try {
@@ -75,9 +89,31 @@ export function createRecordHandler(
         const { precio_ultimo: price, daily_change_percentage: change } = t;
         state.last[t.nombre] = { price, change, time };
       }
-      chart.publish(t.nombre, store.add(t.nombre, time, t.precio_ultimo));
+      const before = dayVolume.get(t.nombre);
+      const traded = before === undefined ? 0 : Math.max(0, t.volume - before);
+      dayVolume.set(t.nombre, t.volume);
+      chart.publish(
+        t.nombre,
+        store.add(t.nombre, time, t.precio_ultimo, traded),
+      );
     }
   };
+
+  async function addHistory(message: KafkaMessage): Promise<void> {
+    try {
+      const c = await options.history!.decode(message.value);
+      const { start: time, open, high, low, close, volume } = c;
+      chart.publish(
+        c.pair,
+        store.addCandle(c.pair, { time, open, high, low, close, volume }),
+      );
+    } catch (error) {
+      options.log.warn(
+        `skipped a history record: ${(error as Error).message}`,
+        { offset: message.offset },
+      );
+    }
+  }
 }
 
 /** Options for {@linkcode seekToHistory}. */

@@ -92,6 +92,8 @@ export interface Config {
     replication: number;
     minIsr: number;
     ssl: boolean;
+    /** Path of a PEM file with the CA certificate(s) to trust instead of the system's (`KAFKA_SSL_CA`). */
+    sslCa?: string;
     sasl?: { mechanism: SaslMechanism; username: string; password: string };
   };
   registryUrl: string;
@@ -101,8 +103,11 @@ export interface Config {
   synthetic: { rate: number; seed: number };
   replay: { file?: string; speed: number };
   recordFile?: string;
-  /** Ticks the producer holds while Kafka does not acknowledge them. */
-  producer: { buffer: number };
+  /**
+   * Ticks the producer holds while Kafka does not acknowledge them, and how
+   * much history (ms, 0 = none) it backfills before the first live tick.
+   */
+  producer: { buffer: number; backfillMs: number };
   consumer: { group: string; assignor: AssignorName; dlqTopic: string };
   influx: {
     host: string;
@@ -170,6 +175,10 @@ export const SPEC: Spec<Config> = {
     ssl: variable("KAFKA_SSL", bool, {
       default: "false",
       help: "TLS to the brokers (true/false)",
+    }),
+    sslCa: variable("KAFKA_SSL_CA", optional, {
+      help:
+        "PEM file of a private CA to trust for TLS to the brokers (with KAFKA_SSL=true)",
     }),
     sasl: saslField(
       { name: "KAFKA_SASL_MECHANISM", help: either(SASL_MECHANISMS) },
@@ -239,6 +248,11 @@ export const SPEC: Spec<Config> = {
       default: "50000",
       help:
         "ticks held while Kafka does not acknowledge them; when full, a live source drops the oldest",
+    }),
+    backfillMs: variable("BACKFILL", duration(30), {
+      default: "24h",
+      help:
+        "history loaded before the first live tick, as 90m, 24h or 3d (0 = none)",
     }),
   },
   consumer: {
@@ -334,6 +348,13 @@ export const RULES: readonly ((config: Config) => void)[] = [
       );
     }
   },
+  ({ kafka: { ssl, sslCa } }) => {
+    if (sslCa !== undefined && !ssl) {
+      throw new TypeError(
+        "KAFKA_SSL_CA is set but KAFKA_SSL is false: set KAFKA_SSL=true to use TLS, or unset KAFKA_SSL_CA",
+      );
+    }
+  },
   ({ source, replay }) => {
     if (source === "replay" && !replay.file) {
       throw new TypeError(
@@ -374,6 +395,32 @@ export function fieldsOf(spec: object): Field<unknown>[] {
 /** Whether a table node is a field (else it is a nested table). */
 export function isField(node: unknown): node is Field<unknown> {
   return typeof (node as Field<unknown>).read === "function";
+}
+
+/** `0` or a whole number of minutes, hours or days (at most `maxDays`), in ms. */
+function duration(maxDays: number) {
+  const unit: Record<string, number> = {
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+  };
+  return (value: string | undefined, variable: string): number => {
+    const text = value?.trim() ?? "";
+    const match = text.match(/^(\d+)([mhd])$/);
+    const ms = text === "0"
+      ? 0
+      : match
+      ? Number(match[1]) * unit[match[2]]
+      : NaN;
+    if (!(ms >= 0 && ms <= maxDays * unit.d)) {
+      fail(
+        variable,
+        text,
+        `0 or a duration such as 90m, 24h or 3d (at most ${maxDays}d)`,
+      );
+    }
+    return ms;
+  };
 }
 
 /** "a, b or c". */

@@ -55,7 +55,11 @@ export interface SqlTarget extends DataQuery {
 
 /** The SQL of every panel and of the `coin` variable, before Grafana expands it. */
 export interface PanelSql {
-  /** OHLC candles and volume (ticks per candle) of `$coin`, `$interval` wide. */
+  /**
+   * OHLC candles and volume (traded amount, base currency) of `$coin`,
+   * `$interval` wide: live ticks and the 1-minute history candles as one
+   * series (a minute with ticks is taken from the ticks).
+   */
   candles: string;
   /** Last price of `$coin` per `$interval` (the stat shows the last one). */
   lastPrice: string;
@@ -94,20 +98,47 @@ export interface DashboardOptions {
  */
 export function panelSql(measurement: string): PanelSql {
   const table = `"${measurement.replaceAll('"', '""')}"`;
+  const history = `"${`${measurement}_candles`.replaceAll('"', '""')}"`;
   const bin = (width: string) =>
     `DATE_BIN(INTERVAL '${width}', time, TIMESTAMP '1970-01-01T00:00:00Z')`;
   const coin = `"Coin" = '$coin' AND $__timeFilter(time)`;
   return {
+    // Minutes first: a live minute from its ticks (volume = the rises of
+    // Bitfinex's rolling 24 h volume between ticks), else the history
+    // candle of that minute; then the minutes binned with the same
+    // first/max/min/last rules, so history and live make one series.
     candles: [
+      "WITH ticks AS (",
+      "  SELECT time, close_price,",
+      "    GREATEST(COALESCE(volume - LAG(volume) OVER (ORDER BY time), 0), 0) AS traded",
+      `  FROM ${table}`,
+      `  WHERE ${coin}`,
+      "), live AS (",
+      "  SELECT",
+      `    ${bin("1 minute")} AS minute,`,
+      "    first_value(close_price ORDER BY time) AS open,",
+      "    MAX(close_price) AS high,",
+      "    MIN(close_price) AS low,",
+      "    last_value(close_price ORDER BY time) AS close,",
+      "    SUM(traded) AS volume",
+      "  FROM ticks",
+      "  GROUP BY 1",
+      "), minutes AS (",
+      "  SELECT minute, open, high, low, close, volume FROM live",
+      "  UNION ALL",
+      "  SELECT time AS minute, open, high, low, close, volume",
+      `  FROM ${history}`,
+      `  WHERE ${coin} AND "interval" = '1m'`,
+      "    AND time NOT IN (SELECT minute FROM live)",
+      ")",
       "SELECT",
-      `  ${bin("$interval")} AS time,`,
-      "  first_value(close_price ORDER BY time) AS open,",
-      "  MAX(close_price) AS high,",
-      "  MIN(close_price) AS low,",
-      "  last_value(close_price ORDER BY time) AS close,",
-      "  COUNT(close_price) AS volume",
-      `FROM ${table}`,
-      `WHERE ${coin}`,
+      `  ${bin("$interval").replace(", time,", ", minute,")} AS time,`,
+      "  first_value(open ORDER BY minute) AS open,",
+      "  MAX(high) AS high,",
+      "  MIN(low) AS low,",
+      "  last_value(close ORDER BY minute) AS close,",
+      "  SUM(volume) AS volume",
+      "FROM minutes",
       "GROUP BY 1",
       "ORDER BY 1",
     ].join("\n"),
@@ -270,7 +301,7 @@ export function buildDashboard(options: DashboardOptions): Dashboard {
     type: "candlestick",
     title: "$coin – candles ($interval)",
     description:
-      "Open, high, low and close of the last price per candle; volume is the number of ticks in the candle.",
+      "Open, high, low and close of the last price per candle: 1-minute history candles (backfilled from Bitfinex, the synthetic walk or a recording) and live ticks as one series. Volume is the amount traded in the candle, in the base currency (BTC for tBTCUSD): Bitfinex's own volume for history, and for live minutes the rises of the ticker's rolling 24 h volume. A flat candle with no volume is a minute without trades; a missing candle is a minute nobody fetched.",
     gridPos: { x: 0, y: 5, w: 24, h: 16 },
     datasource,
     targets: [target("A", sql.candles)],

@@ -12,3 +12,5 @@
  * @module
  */
 export * from "./influx.ts";
+export { type CandleFields, candleLine, candleTable } from "./candles.ts";
+export { waitForDatabase } from "./wait.ts";

@@ -65,13 +65,100 @@ export function createKafka(
   return new Kafka({
     clientId,
     brokers: kafka.brokers,
-    ssl: kafka.ssl,
+    ssl: kafka.sslCa ? { ca: [readCa(kafka.sslCa)] } : kafka.ssl,
     sasl: kafka.sasl as SASLOptions | undefined,
     connectionTimeout,
     retry,
     logLevel: 4,
-    logCreator: kafkaLogCreator(log) as KafkaConfig["logCreator"],
+    logCreator: quietOnRefusedCredentials(
+      kafkaLogCreator(log),
+    ) as KafkaConfig["logCreator"],
   });
+}
+
+/**
+ * kafkajs logs a refused SASL authentication three times (the broker's
+ * answer, the authenticator, the broker pool) before throwing it; the
+ * script then says it once, so those lines are left out.
+ */
+function quietOnRefusedCredentials<E extends { log: Record<string, unknown> }>(
+  creator: (level: number) => (entry: E) => void,
+): (level: number) => (entry: E) => void {
+  const refused = /SaslAuthenticate|SASL .*authentication failed/i;
+  return (level) => {
+    const write = creator(level);
+    return (entry) => {
+      const { message, error } = entry.log;
+      if (refused.test(`${message} ${error ?? ""}`)) return;
+      write(entry);
+    };
+  };
+}
+
+/** The PEM text of `KAFKA_SSL_CA`, or an error saying what to do. */
+function readCa(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    const hint = error instanceof Deno.errors.NotCapable ||
+        error instanceof Deno.errors.PermissionDenied
+      ? `: allow reading it (deno run … --allow-read=${path}; "deno task permissions <script>" prints the line)`
+      : "";
+    throw new Error(
+      `Cannot read KAFKA_SSL_CA ${path} (${(error as Error).message})${hint}`,
+      { cause: error },
+    );
+  }
+}
+
+/** TLS errors that say the brokers' certificate is not trusted: no retry mends them. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_SIGNATURE_FAILURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Whether a kafkajs error (or one of its causes) says the brokers refused
+ * our credentials (`KafkaJSSASLAuthenticationError`, which kafkajs's SASL
+ * authenticators throw, or the SASL_AUTHENTICATION_FAILED protocol error)
+ * or that their TLS certificate is not trusted (a missing or wrong
+ * `KAFKA_SSL_CA`). Retrying either only repeats the failure: callers stop
+ * with one line instead.
+ *
+ * @param error What kafkajs threw.
+ * @returns True for an authentication or certificate error.
+ *
+ * @example
+ * ```ts
+ * import { isAuthenticationError } from "@cryptocandles/kafka";
+ * const error = Object.assign(new Error("SASL SCRAM SHA512 authentication failed"), {
+ *   name: "KafkaJSSASLAuthenticationError",
+ * });
+ * console.log(isAuthenticationError(error)); // true
+ * ```
+ */
+export function isAuthenticationError(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 10; depth++) {
+    const { name, type, code, cause } = e as {
+      name?: string;
+      type?: string;
+      code?: string;
+      cause?: unknown;
+    };
+    if (
+      name === "KafkaJSSASLAuthenticationError" ||
+      type === "SASL_AUTHENTICATION_FAILED" ||
+      (code !== undefined && UNTRUSTED_CERTIFICATE.has(code))
+    ) return true;
+    e = cause;
+  }
+  return false;
 }
 
 /**
@@ -430,14 +517,16 @@ export interface ConnectPatientlyOptions {
 /**
  * Connects a kafkajs producer or admin, waiting for the cluster as long as
  * it takes (every broker down at start is an outage, not bad
- * configuration): retriable errors are retried with back-off until
- * `signal` aborts; an error kafkajs marks non-retriable (a failed SASL
- * authentication) is thrown at once.
+ * configuration): retriable errors, and kafkajs giving up its own retries,
+ * are retried with back-off until `signal` aborts; credentials the brokers
+ * refuse or a certificate not trusted ({@linkcode isAuthenticationError})
+ * and other errors kafkajs marks non-retriable are thrown at once.
  *
  * @param client A kafkajs producer, consumer or admin.
  * @param options Abort signal, logger and back-off cap.
  * @returns Once connected.
- * @throws {Error} The first non-retriable error, or the abort reason.
+ * @throws {Error} The first non-retriable error (an authentication error
+ *   as one line naming the variables to check), or the abort reason.
  *
  * @example
  * ```ts ignore
@@ -454,11 +543,44 @@ export async function connectPatiently(
     minTimeout: 500,
     maxTimeout,
     signal,
-    isRetriable: (e) => (e as { retriable?: boolean }).retriable !== false,
+    isRetriable: (e) =>
+      !isAuthenticationError(e) &&
+      ((e as { retriable?: boolean }).retriable !== false ||
+        (e as Error).name === "KafkaJSNumberOfRetriesExceeded"),
     onRetry: (error, attempt, delayMs) =>
       log?.warn(`kafka unreachable, retrying in ${delayMs} ms`, {
         attempt,
         error: (error as Error)?.message ?? String(error),
       }),
+  }).catch((error) => {
+    throw isAuthenticationError(error) ? authenticationFailure(error) : error;
   });
+}
+
+/**
+ * One line for an authentication or certificate error, naming the
+ * variables to check.
+ *
+ * @param error An error {@linkcode isAuthenticationError} accepts.
+ * @returns An error whose message says what was refused and what to check (never the password).
+ *
+ * @example
+ * ```ts
+ * import { authenticationFailure } from "@cryptocandles/kafka";
+ * const error = Object.assign(new Error("SASL SCRAM SHA512 authentication failed"), {
+ *   name: "KafkaJSSASLAuthenticationError",
+ * });
+ * console.log(authenticationFailure(error).message.includes("KAFKA_SASL_PASSWORD")); // true
+ * ```
+ */
+export function authenticationFailure(error: unknown): Error {
+  const message = (error as Error)?.message ?? String(error);
+  const sasl = /SASL/i.test(message) ||
+    (error as Error)?.name === "KafkaJSSASLAuthenticationError";
+  return new Error(
+    sasl
+      ? `Kafka refused the credentials (${message}): check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`
+      : `Kafka's TLS certificate is not trusted (${message}): set KAFKA_SSL_CA to the PEM file of the CA that signed it`,
+    { cause: error },
+  );
 }

@@ -21,6 +21,12 @@
  */
 export * from "./kafka.ts";
 export {
+  ensureCompactedTopic,
+  type ReadToEndOptions,
+  readTopicToEnd,
+  sendAll,
+} from "./compacted.ts";
+export {
   describeQuorumLeader,
   parseQuorumLeader,
   type QuorumOptions,

@@ -232,11 +232,35 @@ export function configuredHosts(name: ScriptName, config: Config): string[] {
 }
 
 /**
+ * Files outside the project a script must read under `config`: the
+ * private CA of `KAFKA_SSL_CA` for the scripts that connect to Kafka. A
+ * permission set in deno.json cannot name a path the user chooses, so
+ * {@linkcode permissionsFor} adds them, as it adds the configured hosts.
+ *
+ * @param name The script.
+ * @param config The configuration it will run with.
+ * @returns Paths, such as `["/etc/kafka/ca.pem"]` (empty by default).
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "@cryptocandles/config";
+ * import { configuredFiles } from "@cryptocandles/launch";
+ * console.log(configuredFiles("producer", loadConfig(new Map()))); // []
+ * ```
+ */
+export function configuredFiles(name: ScriptName, config: Config): string[] {
+  const kafka = name !== "seed-grafana";
+  return kafka && config.kafka.sslCa ? [config.kafka.sslCa] : [];
+}
+
+/**
  * The `deno run` flags of `scripts/<name>.ts` under `config`: its permission
  * set (`-P=<name>`, quietly: `-q` hides Deno's "experimental" note), its
- * task's V8 flags, and `--allow-net` with the set's hosts plus the
+ * task's V8 flags, `--allow-net` with the set's hosts plus the
  * configuration's (a CLI `--allow-net` replaces the set's, so this is the
- * union).
+ * union), and, when the configuration names files outside the project
+ * ({@linkcode configuredFiles}: `KAFKA_SSL_CA`), `--allow-read` with the
+ * set's folders plus those files.
  *
  * @param name The script.
  * @param config The configuration it will run with.
@@ -252,13 +276,20 @@ export function configuredHosts(name: ScriptName, config: Config): string[] {
  * ```
  */
 export function permissionsFor(name: ScriptName, config: Config): string[] {
-  const net = allowed(permissionSet(name), "net");
+  const set = permissionSet(name);
+  const net = allowed(set, "net");
+  const read = allowed(set, "read");
+  const files = configuredFiles(name, config);
   const flags = ["-q", `-P=${name}`, ...v8FlagsOf(name)];
-  if (net === true) return flags;
-  return [
-    ...flags,
-    `--allow-net=${withHosts(net, configuredHosts(name, config)).join(",")}`,
-  ];
+  if (net !== true) {
+    flags.push(
+      `--allow-net=${withHosts(net, configuredHosts(name, config)).join(",")}`,
+    );
+  }
+  if (read !== true && files.length > 0) {
+    flags.push(`--allow-read=${[...new Set([...read, ...files])].join(",")}`);
+  }
+  return flags;
 }
 
 /**

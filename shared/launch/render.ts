@@ -83,11 +83,52 @@ export function stackPorts(
 }
 
 /**
+ * The port of node `node`'s SASL_SSL listener (`stack up --sasl-ssl`): ten
+ * after its plain broker port, so 19100-19102 by default.
+ *
+ * @param brokerPort The first broker port.
+ * @param node The node id, 1 to 3.
+ * @returns The port.
+ *
+ * @example
+ * ```ts
+ * import { saslSslPort } from "@cryptocandles/launch";
+ * console.log(saslSslPort(19090, 1)); // 19100
+ * ```
+ */
+export function saslSslPort(brokerPort: number, node: number): number {
+  return brokerPort + 10 + node - 1;
+}
+
+/** The TLS side of a SASL_SSL listener, for {@linkcode brokerProperties}. */
+export interface SaslSslListener {
+  /** Absolute path of the broker's PKCS#12 keystore (key and certificate chain). */
+  keystore: string;
+  /** The keystore's password. */
+  password: string;
+}
+
+/** Options for {@linkcode brokerProperties}. */
+export interface BrokerPropertiesOptions {
+  /** The stack's ports. */
+  ports: StackPorts;
+  /** Absolute folder of the nodes' data. */
+  dataDir: string;
+  /**
+   * Also listen with SASL_SSL (SCRAM-SHA-512 over TLS) on
+   * {@linkcode saslSslPort}, as a hosted Kafka does. @default {undefined}
+   */
+  saslSsl?: SaslSslListener;
+}
+
+/**
  * One KRaft node's `server.properties` (broker and controller in one
  * process), with the contract's topic shape and replication 3 / min ISR 2.
+ * With `saslSsl`, a second client listener demands SCRAM-SHA-512 over TLS;
+ * the brokers and the registry keep talking PLAINTEXT among themselves.
  *
  * @param node The node id, 1 to 3.
- * @param options The ports and the absolute folder of the node data.
+ * @param options The ports, the absolute folder of the node data, and the optional SASL_SSL listener.
  * @returns The file's text.
  *
  * @example
@@ -99,22 +140,40 @@ export function stackPorts(
  */
 export function brokerProperties(
   node: number,
-  options: { ports: StackPorts; dataDir: string },
+  options: BrokerPropertiesOptions,
 ): string {
-  const { ports: { brokerPort, controllerPort }, dataDir } = options;
+  const { ports: { brokerPort, controllerPort }, dataDir, saslSsl } = options;
   const voters = NODES.map((n) => `${n}@127.0.0.1:${controllerPort + n - 1}`)
     .join(",");
   const broker = `127.0.0.1:${brokerPort + node - 1}`;
   const controller = `127.0.0.1:${controllerPort + node - 1}`;
+  const secure = `127.0.0.1:${saslSslPort(brokerPort, node)}`;
+  const tls = saslSsl
+    ? [
+      "sasl.enabled.mechanisms=SCRAM-SHA-512",
+      "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+      "ssl.keystore.type=PKCS12",
+      `ssl.keystore.location=${saslSsl.keystore}`,
+      `ssl.keystore.password=${saslSsl.password}`,
+      `ssl.key.password=${saslSsl.password}`,
+    ]
+    : [];
   return [
     "process.roles=broker,controller",
     `node.id=${node}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://${broker},CONTROLLER://${controller}`,
-    `advertised.listeners=PLAINTEXT://${broker}`,
+    saslSsl
+      ? `listeners=PLAINTEXT://${broker},CONTROLLER://${controller},SASL_SSL://${secure}`
+      : `listeners=PLAINTEXT://${broker},CONTROLLER://${controller}`,
+    saslSsl
+      ? `advertised.listeners=PLAINTEXT://${broker},SASL_SSL://${secure}`
+      : `advertised.listeners=PLAINTEXT://${broker}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    saslSsl
+      ? "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL"
+      : "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    ...tls,
     `log.dirs=${dataDir}/node-${node}`,
     "num.partitions=2",
     "default.replication.factor=3",
@@ -297,12 +356,34 @@ export function registryManagementPort(port: number): number {
 }
 
 /**
+ * The Kafka topic in which the local registry keeps its schemas (Apicurio's
+ * KafkaSQL storage), the same name `compose.yaml` uses.
+ *
+ * @example
+ * ```ts
+ * import { REGISTRY_JOURNAL_TOPIC } from "@cryptocandles/launch";
+ * console.log(REGISTRY_JOURNAL_TOPIC); // "kafkasql-journal"
+ * ```
+ */
+export const REGISTRY_JOURNAL_TOPIC = "kafkasql-journal";
+
+/** Options for {@linkcode registryArgs}. */
+export interface RegistryArgsOptions {
+  /** First broker port of the stack (its three brokers hold the journal). @default {19090} */
+  brokerPort?: number;
+}
+
+/**
  * The Java arguments that run Apicurio Registry on 127.0.0.1:`port` (its
  * management interface on 127.0.0.1:{@linkcode registryManagementPort}),
- * logging to `<stackDir>/logs/registry.log`.
+ * logging to `<stackDir>/logs/registry.log`, its schemas kept in the
+ * stack's Kafka (KafkaSQL storage, topic {@linkcode REGISTRY_JOURNAL_TOPIC},
+ * as in `compose.yaml`): Apicurio's default in-memory storage would forget
+ * every schema on restart while Kafka keeps the records that name their ids.
  *
  * @param port The registry port.
  * @param stackDir The absolute stack folder.
+ * @param options The brokers' first port.
  * @returns The arguments.
  *
  * @example
@@ -311,7 +392,13 @@ export function registryManagementPort(port: number): number {
  * console.log(registryArgs(8081, "/p/.stack").includes("-Dquarkus.http.port=8081")); // true
  * ```
  */
-export function registryArgs(port: number, stackDir: string): string[] {
+export function registryArgs(
+  port: number,
+  stackDir: string,
+  options: RegistryArgsOptions = {},
+): string[] {
+  const { brokerPort = DEFAULT_PORTS.brokerPort } = options;
+  const brokers = NODES.map((n) => `127.0.0.1:${brokerPort + n - 1}`);
   return [
     "-Xms64m",
     "-Xmx384m",
@@ -322,6 +409,9 @@ export function registryArgs(port: number, stackDir: string): string[] {
     "-Dquarkus.log.console.enable=false",
     "-Dquarkus.log.file.enable=true",
     `-Dquarkus.log.file.path=${stackDir}/logs/registry.log`,
+    "-Dapicurio.storage.kind=kafkasql",
+    `-Dapicurio.kafkasql.bootstrap.servers=${brokers.join(",")}`,
+    `-Dapicurio.kafkasql.topic=${REGISTRY_JOURNAL_TOPIC}`,
     "-jar",
     registryJar(stackDir),
   ];

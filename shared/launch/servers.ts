@@ -38,6 +38,9 @@ import {
   type Release,
 } from "./programs.ts";
 
+/** The relay that appends a server's output to its log file. */
+const RELAY = new URL("./log_relay.ts", import.meta.url).pathname;
+
 /** The `--wal-flush-interval` the local stack gives InfluxDB 3 Core (its default is 1s). */
 export const WAL_FLUSH_INTERVAL = "200ms";
 
@@ -293,8 +296,23 @@ export async function serversUp(options: ServersOptions): Promise<ServersUp> {
         ...(token ? { INFLUX_TOKEN: token } : {}),
       };
     }
-    const child = new Deno.Command(program.path, {
-      args,
+    // InfluxDB logs only to stdout/stderr, and a detached child cannot be
+    // given a file: a small relay runs the program and appends its output
+    // to .stack/logs/<name>.log (Grafana also writes its own logs there).
+    const logFile = `${dir}/logs/${name}.log`;
+    const child = new Deno.Command("deno", {
+      args: [
+        "run",
+        "-q",
+        "--no-config",
+        "--no-lock",
+        `--allow-run=${program.path}`,
+        `--allow-write=${logFile}`,
+        RELAY,
+        logFile,
+        program.path,
+        ...args,
+      ],
       env,
       stdin: "null",
       stdout: "null",

@@ -36,6 +36,10 @@ export interface Status {
   links: Record<string, string>;
   /** Set when consumers were skipped, with why. */
   consumersSkipped?: string;
+  /** History backfill progress per coin (candles so far, pages left), from the producer. */
+  backfill?: Record<string, { candles: number; pagesLeft: number }>;
+  /** Seconds the backfill took, once done. */
+  backfillSeconds?: number;
 }
 
 /**
@@ -98,6 +102,7 @@ export function applyEvent(
       };
     }
   }
+  if (child.startsWith("producer")) applyBackfill(status, event);
   if (
     child.startsWith("consumer") && event.written &&
     typeof event.written === "object"
@@ -163,9 +168,12 @@ export function statusLine(status: Status): string {
     : "";
   const p99 = worstP99(status);
   const latency = p99 === undefined ? "" : ` p99=${p99}ms`;
+  const backfill = backfillText(status);
   return `status: source=${status.source} ${
     coins.join(" | ")
-  } lag=${lag}${latency} members=${status.members.length}${grafana}`;
+  } lag=${lag}${latency} members=${status.members.length}${grafana}${
+    backfill ? ` ${backfill}` : ""
+  }`;
 }
 
 /**
@@ -214,6 +222,7 @@ export function statusTable(
     "",
     line(header),
     ...rows.map(line),
+    ...(backfillText(status) ? [backfillText(status).replace("=", ": ")] : []),
     "",
     `group members: ${
       status.members.length
@@ -232,6 +241,33 @@ export function statusTable(
       ? [`pipeline: ${new URL("pipeline", status.links.chart)}`]
       : []),
   ];
+}
+
+/** Backfill progress lines of the producer (`backfill: tBTCUSD 1440 candles, 0 pages left`, `backfill: done in …`). */
+function applyBackfill(status: Status, event: LogEvent): void {
+  if (!String(event.msg).startsWith("backfill:")) return;
+  const { pair, candles, pagesLeft, seconds } = event;
+  if (typeof seconds === "number") status.backfillSeconds = seconds;
+  if (
+    typeof pair === "string" && typeof candles === "number" &&
+    typeof pagesLeft === "number"
+  ) {
+    status.backfill = { ...status.backfill, [pair]: { candles, pagesLeft } };
+  }
+}
+
+/** `backfill=tBTCUSD:1440(0 pages left),… done in 3.2 s`, or "" before any backfill. */
+function backfillText(status: Status): string {
+  if (!status.backfill && status.backfillSeconds === undefined) return "";
+  const coins = Object.entries(status.backfill ?? {}).map(([coin, b]) =>
+    `${coin}:${b.candles}${
+      b.pagesLeft > 0 ? `(${b.pagesLeft} pages left)` : ""
+    }`
+  );
+  const done = status.backfillSeconds === undefined
+    ? " running"
+    : ` done in ${status.backfillSeconds} s`;
+  return `backfill=${coins.join(",")}${done}`;
 }
 
 /** The highest p99 among the consumers, or undefined before any reports. */

@@ -30,6 +30,8 @@ export interface SinkMetrics {
   /** Median of the recent latencies, ms. */
   p50LatencyMs?: number;
   influxDownSince?: number;
+  /** Set while the schema registry does not answer or knows none of a chunk's schema ids (ms). */
+  registryDownSince?: number;
 }
 
 /** Options for {@linkcode serveSinkMetrics}. */
@@ -85,6 +87,7 @@ export function serveSinkMetrics(
       lastLatencyMs,
       p50LatencyMs: stats.latency.percentile(50),
       influxDownSince: stats.influxDownSince,
+      registryDownSince: stats.registryDownSince,
     };
     return Response.json(body);
   };

@@ -13,3 +13,4 @@
  */
 export * from "./sink.ts";
 export * from "./metrics.ts";
+export * from "./candles.ts";

@@ -5,6 +5,14 @@
  * down the batch in hand is retried (heartbeating, so the member stays in
  * the group) and nothing more is fetched.
  *
+ * A chunk that fails for one infrastructure reason is not poison: when the
+ * schema registry does not answer, or knows none of the schema ids of a
+ * chunk (every record "unknown schema", as after the registry lost its
+ * schemas), the consumer pauses with one line and retries the chunk with
+ * back-off, committing nothing. A lone unknown id among records that decode
+ * is still poison. Dead-letter writes go in requests below the broker's
+ * largest message (`dlqMaxBytes`).
+ *
  * @module
  */
 import {
@@ -20,11 +28,13 @@ import type {
 import {
   type InfluxOptions,
   InfluxWriteError,
+  type RejectedLine,
   tickerLine,
   writeLines,
 } from "@cryptocandles/influx";
+import type { Buffer } from "node:buffer";
 import type { Logger } from "@cryptocandles/runtime";
-import { backoff, delay } from "@cryptocandles/runtime";
+import { backoff, delay, HttpError } from "@cryptocandles/runtime";
 
 /** What the sink needs. */
 export interface SinkOptions {
@@ -47,6 +57,24 @@ export interface SinkOptions {
   signal: AbortSignal;
   /** Called with an error no retry can mend (such as 401): the script stops. */
   onFatal: (error: Error) => void;
+  /**
+   * Largest dead-letter request, in bytes (keys, values and headers plus
+   * 100 bytes a record). Kafka refuses a record batch above the broker's
+   * `message.max.bytes` (1,048,588 by default) with "The request included a
+   * message larger than the max message size the server will accept".
+   * @default {524288}
+   */
+  dlqMaxBytes?: number;
+  /** Back-off between retries of a paused chunk, in ms. @default {{ minTimeout: 500, maxTimeout: 5000 }} */
+  pauseBackoff?: { minTimeout?: number; maxTimeout?: number };
+  /**
+   * Whether the registry lost the topic's schemas (it no longer knows the
+   * schema the consumer reads with, as after it was emptied). Asked when
+   * every record of a chunk names an unknown schema id: true pauses the
+   * consumer, false sends the chunk to the dead-letter topic. Without it,
+   * such a chunk always pauses.
+   */
+  registryEmptied?: () => Promise<boolean>;
 }
 
 /** Counters the sink keeps, for logs and the status view. */
@@ -59,6 +87,8 @@ export interface SinkStats {
   lag: Record<number, number>;
   /** Set while InfluxDB does not take writes: since when (ms). */
   influxDownSince?: number;
+  /** Set while the schema registry does not answer, or knows none of a chunk's schema ids: since when (ms). */
+  registryDownSince?: number;
   /** ms from event time to InfluxDB's acknowledgement, for the last points written. */
   latency: LatencyWindow;
 }
@@ -119,6 +149,23 @@ export interface Sink {
   stats: SinkStats;
 }
 
+/** A chunk decoded: its lines (with the record, coin and time of each) and its poison. */
+interface Decoded {
+  lines: string[];
+  owners: KafkaMessage[];
+  coins: string[];
+  times: number[];
+  poison: Poison[];
+}
+
+/** Why a chunk cannot be handled now: one infrastructure reason, not the records. */
+interface Blocked {
+  blocked: string;
+}
+
+/** Statuses of a write InfluxDB refused as a whole for what it holds: its records go to the DLQ. */
+const REFUSED_WRITE = new Set([400, 422]);
+
 /**
  * Creates the `eachBatch` handler and its counters.
  *
@@ -132,7 +179,18 @@ export interface Sink {
  * ```
  */
 export function createSink(options: SinkOptions): Sink {
-  const { chunk = 5000 } = options;
+  const { chunk = 5000, dlqMaxBytes = 524_288, pauseBackoff = {} } = options;
+  const pausePolicy = { minTimeout: 500, maxTimeout: 5000, ...pauseBackoff };
+  /** The registryEmptied answer; a registry that does not answer blocks too. */
+  const registryEmptied = async (): Promise<boolean> => {
+    if (!options.registryEmptied) return true;
+    try {
+      return await options.registryEmptied();
+    } catch (error) {
+      if (error instanceof HttpError && error.retriable) return true;
+      throw error;
+    }
+  };
   const stats: SinkStats = {
     written: {},
     deadLettered: 0,
@@ -174,17 +232,108 @@ export function createSink(options: SinkOptions): Sink {
     payload: EachBatchPayload,
   ): Promise<boolean> {
     const { log } = options;
-    const lines: string[] = [];
-    const owners: KafkaMessage[] = [];
-    const coins: string[] = [];
-    const times: number[] = [];
-    const poison: Poison[] = [];
+    const decoded = await decodeUntilDone(partition, messages, payload);
+    if (decoded === undefined) return false;
+    const { lines, owners, coins, times, poison } = decoded;
+    const rejected = await writeUntilDone(lines, payload);
+    if (rejected === undefined) return false;
+    const bad = new Set(rejected.map((r) => r.index));
+    for (const r of rejected) {
+      poison.push({
+        message: owners[r.index],
+        reason: r.reason,
+        error: r.message,
+      });
+    }
+    const writtenAt = Date.now();
+    coins.forEach((coin, i) => {
+      if (bad.has(i)) return;
+      stats.written[coin] = (stats.written[coin] ?? 0) + 1;
+      stats.latency.add(writtenAt - times[i]);
+    });
+    if (poison.length > 0) {
+      const requests = await deadLetter(topic, partition, poison);
+      stats.deadLettered += poison.length;
+      log.warn(`sent ${poison.length} records to ${options.dlqTopic}`, {
+        partition,
+        requests,
+        first: `${poison[0].reason}: ${poison[0].error}`,
+      });
+    }
+    return true;
+  }
+
+  /**
+   * Decodes a chunk, pausing (one line, back-off, heartbeats) while it is
+   * blocked for one infrastructure reason; undefined when stopped first.
+   */
+  async function decodeUntilDone(
+    partition: number,
+    messages: KafkaMessage[],
+    payload: EachBatchPayload,
+  ): Promise<Decoded | undefined> {
+    const { log, signal } = options;
+    for (let attempt = 1;; attempt++) {
+      let outcome: Decoded | Blocked;
+      try {
+        outcome = await decodeChunk(partition, messages);
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        options.onFatal(error as Error);
+        return undefined;
+      }
+      if (!("blocked" in outcome)) {
+        if (stats.registryDownSince !== undefined) {
+          log.info("resumed: the schema registry resolves the records again", {
+            partition,
+            pausedForS: Math.round(
+              (Date.now() - stats.registryDownSince) / 1000,
+            ),
+          });
+          stats.registryDownSince = undefined;
+        }
+        return outcome;
+      }
+      if (stats.registryDownSince === undefined) {
+        stats.registryDownSince = Date.now();
+        log.warn(
+          `paused: ${outcome.blocked}; retrying with back-off, committing nothing`,
+        );
+      }
+      if (!(await pause(attempt, payload))) return undefined;
+    }
+  }
+
+  /** Decodes every record of a chunk into lines, or says why the chunk is blocked. */
+  async function decodeChunk(
+    partition: number,
+    messages: KafkaMessage[],
+  ): Promise<Decoded | Blocked> {
+    const decoded: Decoded = {
+      lines: [],
+      owners: [],
+      coins: [],
+      times: [],
+      poison: [],
+    };
+    // One registry call per id and chunk, failures included: a backlog of
+    // records naming an id the registry lost asks once, not once a record.
+    const types = new Map<number, Promise<AvroType>>();
+    const typeById = (id: number) => {
+      let type = types.get(id);
+      if (!type) {
+        type = options.typeById(id);
+        types.set(id, type);
+      }
+      return type;
+    };
+    const unknownIds = new Set<number>();
     for (const message of messages) {
       try {
         const tickers = await decodeValue(
           message.value,
           options.reader,
-          options.typeById,
+          typeById,
         );
         const made = tickers.map((ticker) => {
           const time = ticker.event_time > 0
@@ -197,83 +346,131 @@ export function createSink(options: SinkOptions): Sink {
           };
         });
         for (const { ticker, time, line } of made) {
-          lines.push(line);
-          owners.push(message);
-          coins.push(ticker.nombre);
-          times.push(time);
+          decoded.lines.push(line);
+          decoded.owners.push(message);
+          decoded.coins.push(ticker.nombre);
+          decoded.times.push(time);
         }
       } catch (error) {
         if (error instanceof AvroDecodeError) {
-          poison.push({ message, reason: error.reason, error: error.message });
+          if (error.reason === "unknown-schema") {
+            unknownIds.add(error.schemaId ?? -1);
+          }
+          decoded.poison.push({
+            message,
+            reason: error.reason,
+            error: error.message,
+          });
         } else if (error instanceof RangeError) {
-          poison.push({
+          decoded.poison.push({
             message,
             reason: "invalid-value",
             error: error.message,
           });
+        } else if (error instanceof HttpError && error.retriable) {
+          return {
+            blocked: `schema registry unreachable since ${
+              new Date().toISOString()
+            } (${error.message})`,
+          };
         } else throw error;
       }
     }
-    const rejected = await writeUntilDone(lines, payload);
-    if (rejected === undefined) return false;
-    const bad = new Set(rejected.map((r) => r.index));
-    for (const r of rejected) {
-      poison.push({
-        message: owners[r.index],
-        reason: "influx-rejected",
-        error: r.message,
-      });
+    const everyUnknown = decoded.poison.length === messages.length &&
+      decoded.poison.every((p) => p.reason === "unknown-schema");
+    // A registry that still holds the topic's schemas makes a chunk of
+    // unknown ids poison (a lone bad record in a slow stream is a chunk of
+    // its own); only a registry that lost them blocks the chunk.
+    if (everyUnknown && !(await registryEmptied())) return decoded;
+    if (everyUnknown) {
+      const first = messages[0].offset;
+      const last = messages[messages.length - 1].offset;
+      return {
+        blocked: `the schema registry knows none of the schema ids (${
+          [...unknownIds].join(", ")
+        }) of the ${messages.length} records at offsets ${first}-${last} of partition ${partition}: was it emptied? Register the schemas these records were written with (deno task setup-schema)`,
+      };
     }
-    const writtenAt = Date.now();
-    coins.forEach((coin, i) => {
-      if (bad.has(i)) return;
-      stats.written[coin] = (stats.written[coin] ?? 0) + 1;
-      stats.latency.add(writtenAt - times[i]);
-    });
-    if (poison.length > 0) {
+    return decoded;
+  }
+
+  /** Heartbeats and waits out one back-off step; false when stopped or stale meanwhile. */
+  async function pause(
+    attempt: number,
+    payload: EachBatchPayload,
+  ): Promise<boolean> {
+    const { signal } = options;
+    const going = () =>
+      !signal.aborted && payload.isRunning() && !payload.isStale();
+    if (!going()) return false;
+    await payload.heartbeat().catch(() => {});
+    await delay(backoff(attempt, pausePolicy), signal).catch(() => {});
+    return going();
+  }
+
+  /** Sends poison records to the dead-letter topic in requests of at most `dlqMaxBytes`; returns how many requests. */
+  async function deadLetter(
+    topic: string,
+    partition: number,
+    poison: Poison[],
+  ): Promise<number> {
+    const records = poison.map(({ message, reason, error }) => ({
+      key: message.key,
+      value: message.value,
+      timestamp: message.timestamp,
+      headers: {
+        "error.reason": reason,
+        "error.message": error,
+        "original.topic": topic,
+        "original.partition": String(partition),
+        "original.offset": message.offset,
+      },
+    }));
+    let requests = 0;
+    for (const group of bySize(records, dlqMaxBytes)) {
       await options.dlq.send({
         topic: options.dlqTopic,
         acks: -1,
-        messages: poison.map(({ message, reason, error }) => ({
-          key: message.key,
-          value: message.value,
-          timestamp: message.timestamp,
-          headers: {
-            "error.reason": reason,
-            "error.message": error,
-            "original.topic": topic,
-            "original.partition": String(partition),
-            "original.offset": message.offset,
-          },
-        })),
+        messages: group,
       });
-      stats.deadLettered += poison.length;
-      log.warn(`sent ${poison.length} records to ${options.dlqTopic}`, {
-        partition,
-        first: `${poison[0].reason}: ${poison[0].error}`,
-      });
+      requests++;
     }
-    return true;
+    return requests;
   }
 
-  /** Retries while InfluxDB is unreachable, heartbeating; undefined when stopped first. */
-  async function writeUntilDone(lines: string[], payload: EachBatchPayload) {
+  /**
+   * Writes the lines, retrying with back-off and heartbeats while InfluxDB is
+   * unreachable (no answer, refused connections, 5xx, 429); undefined when
+   * stopped first. Lines InfluxDB refuses come back with their reason: those
+   * it names in a 400, or every line of a write refused as a whole (400, or
+   * 422 for a limit such as tables, columns or databases).
+   */
+  async function writeUntilDone(
+    lines: string[],
+    payload: EachBatchPayload,
+  ): Promise<(RejectedLine & { reason: string })[] | undefined> {
     const { log, influx, signal } = options;
+    if (lines.length === 0) return [];
     for (let attempt = 1;; attempt++) {
       try {
         const rejected = await writeLines(lines, influx, {
           signal,
           retry: { maxAttempts: 1 },
         });
-        if (stats.influxDownSince !== undefined) {
-          log.info("resumed: InfluxDB takes writes again", {
-            downForS: Math.round((Date.now() - stats.influxDownSince) / 1000),
-          });
-          stats.influxDownSince = undefined;
-        }
-        return rejected;
+        resumed();
+        return rejected.map((r) => ({ ...r, reason: "influx-rejected" }));
       } catch (error) {
         if (signal.aborted) return undefined;
+        if (
+          error instanceof InfluxWriteError && REFUSED_WRITE.has(error.status)
+        ) {
+          resumed();
+          return lines.map((_, index) => ({
+            index,
+            reason: `influx-refused-${error.status}`,
+            message: error.message,
+          }));
+        }
         if (!(error instanceof InfluxWriteError) || !error.retriable) {
           options.onFatal(error as Error);
           return undefined;
@@ -285,20 +482,61 @@ export function createSink(options: SinkOptions): Sink {
             { error: error.message },
           );
         }
-        if (signal.aborted || !payload.isRunning() || payload.isStale()) {
-          return undefined;
-        }
-        await payload.heartbeat().catch(() => {});
-        await delay(
-          backoff(attempt, { minTimeout: 500, maxTimeout: 5000 }),
-          signal,
-        ).catch(() => {});
-        if (signal.aborted || !payload.isRunning() || payload.isStale()) {
-          return undefined;
-        }
+        if (!(await pause(attempt, payload))) return undefined;
       }
     }
   }
 
+  function resumed(): void {
+    if (stats.influxDownSince === undefined) return;
+    options.log.info("resumed: InfluxDB takes writes again", {
+      downForS: Math.round((Date.now() - stats.influxDownSince) / 1000),
+    });
+    stats.influxDownSince = undefined;
+  }
+
   return { eachBatch, stats };
+}
+
+/** Kafka's overhead of a record beyond its key, value and headers, rounded up. */
+const RECORD_OVERHEAD = 100;
+
+/**
+ * Groups records so that each group's keys, values and headers (plus
+ * {@linkcode RECORD_OVERHEAD} a record) stay within `maxBytes`; a record
+ * larger than that goes alone.
+ */
+function bySize<
+  T extends {
+    key?: Buffer | string | null;
+    value: Buffer | string | null;
+    headers: Record<string, string>;
+  },
+>(records: T[], maxBytes: number): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
+  let size = 0;
+  for (const record of records) {
+    let bytes = RECORD_OVERHEAD + byteLength(record.key) +
+      byteLength(record.value);
+    for (const [name, value] of Object.entries(record.headers)) {
+      bytes += byteLength(name) + byteLength(value);
+    }
+    if (group.length > 0 && size + bytes > maxBytes) {
+      groups.push(group);
+      group = [];
+      size = 0;
+    }
+    group.push(record);
+    size += bytes;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+function byteLength(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === "string"
+    ? new TextEncoder().encode(value).length
+    : value.length;
 }

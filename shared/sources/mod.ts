@@ -26,3 +26,20 @@ export {
   type SyntheticOptions,
   syntheticTicks,
 } from "./sources.ts";
+export {
+  addStored,
+  backfill,
+  type BackfillOptions,
+  type BackfillRange,
+  historyCandles,
+  type HistoryOptions,
+  planBackfill,
+  type StoredSpan,
+  syntheticCandles,
+} from "./history.ts";
+export {
+  createTickStats,
+  type SentCounts,
+  type SentTick,
+  type TickStats,
+} from "./stats.ts";

@@ -96,7 +96,7 @@ export interface SyntheticOptions {
 }
 
 /** Starting prices of well-known pairs; others start at 100. */
-const START_PRICES: Record<string, number> = {
+export const START_PRICES: Record<string, number> = {
   tBTCUSD: 66_000,
   tETHUSD: 3_500,
   tSOLUSD: 150,
@@ -271,8 +271,18 @@ function parseTickerLine(line: string, where: string): Ticker {
   return value as unknown as Ticker;
 }
 
-/** A small seeded PRNG (mulberry32), uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
+/**
+ * A small seeded PRNG (mulberry32), uniform in [0, 1).
+ *
+ * @param seed The seed.
+ * @returns The generator.
+ *
+ * @example
+ * ```ts ignore
+ * const random = mulberry32(42);
+ * ```
+ */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

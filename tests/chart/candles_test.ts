@@ -58,9 +58,9 @@ Deno.test("candles put ticks on the bucket edge into the next bucket", () => {
 
 Deno.test("a late tick updates its own bucket: open is first by event time, not by arrival", () => {
   const store = createCandleStore();
-  store.add("tBTCUSD", T0 + 30_000, 105);
-  store.add("tBTCUSD", T0 + 70_000, 110);
-  store.add("tBTCUSD", T0 + 10_000, 99);
+  store.add("tBTCUSD", T0 + 30_000, 105, 1);
+  store.add("tBTCUSD", T0 + 70_000, 110, 1);
+  store.add("tBTCUSD", T0 + 10_000, 99, 1);
   const [first, second] = store.candles("tBTCUSD", "1m");
   assert.deepEqual(first, {
     time: T0,
@@ -82,9 +82,9 @@ Deno.test("a late tick updates its own bucket: open is first by event time, not 
 
 Deno.test("equal timestamps: open keeps the first arrival, close takes the last", () => {
   const store = createCandleStore();
-  store.add("tBTCUSD", T0, 100);
-  store.add("tBTCUSD", T0, 102);
-  store.add("tBTCUSD", T0, 98);
+  store.add("tBTCUSD", T0, 100, 1);
+  store.add("tBTCUSD", T0, 102, 1);
+  store.add("tBTCUSD", T0, 98, 1);
   assert.deepEqual(store.candles("tBTCUSD", "1m")[0], {
     time: T0,
     open: 100,
@@ -106,7 +106,7 @@ Deno.test("every interval agrees with OHLC computed independently over shuffled 
   }
   const shuffled = [...ticks].sort(() => random() - 0.5);
   const store = createCandleStore();
-  for (const [t, p] of shuffled) store.add("tETHUSD", t, p);
+  for (const [t, p] of shuffled) store.add("tETHUSD", t, p, 1);
   for (const interval of Object.keys(INTERVALS) as Interval[]) {
     assert.deepEqual(
       store.candles("tETHUSD", interval),
@@ -149,4 +149,53 @@ Deno.test("candles() filters by bucket start", () => {
       .map((c) => c.open),
     [3, 4, 5],
   );
+});
+
+Deno.test("volume is the amount traded: the sum of what each tick traded", () => {
+  const store = createCandleStore();
+  store.add("tBTCUSD", T0 + 1_000, 100, 0.5);
+  store.add("tBTCUSD", T0 + 2_000, 101, 0.25);
+  store.add("tBTCUSD", T0 + MIN, 102); // nothing traded
+  assert.deepEqual(
+    store.candles("tBTCUSD", "5m").map((c) => c.volume),
+    [0.75],
+  );
+});
+
+Deno.test("history candles and live ticks make one series: a live minute ignores its history candle", () => {
+  const store = createCandleStore();
+  const minute = (i: number, open: number, close: number, volume = 1) => ({
+    time: T0 + i * MIN,
+    open,
+    high: Math.max(open, close) + 1,
+    low: Math.min(open, close) - 1,
+    close,
+    volume,
+  });
+  // history 17:00-17:03, live from 17:02 (the minutes 17:02, 17:03 overlap)
+  store.add("tBTCUSD", T0 + 2 * MIN + 5_000, 200, 0.5);
+  for (let i = 0; i < 4; i++) {
+    store.addCandle("tBTCUSD", minute(i, 100 + i, 101 + i));
+  }
+  store.addCandle("tBTCUSD", minute(1, 100, 101)); // read twice: no second copy
+  store.add("tBTCUSD", T0 + 3 * MIN + 5_000, 201, 0.25);
+  assert.deepEqual(
+    store.candles("tBTCUSD", "1m").map((
+      c,
+    ) => [c.time - T0, c.open, c.close, c.volume]),
+    [
+      [0, 100, 101, 1],
+      [MIN, 101, 102, 1],
+      [2 * MIN, 200, 200, 0.5],
+      [3 * MIN, 201, 201, 0.25],
+    ],
+  );
+  assert.deepEqual(store.candles("tBTCUSD", "5m"), [{
+    time: T0,
+    open: 100,
+    high: 201,
+    low: 99,
+    close: 201,
+    volume: 2.75,
+  }]);
 });

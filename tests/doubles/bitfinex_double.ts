@@ -26,6 +26,14 @@
  * - REST `GET /v2/tickers?symbols=…` → `[[SYMBOL,BID,…,LOW],…]`
  *   (docs.bitfinex.com/reference/rest-public-tickers); unknown symbols are
  *   left out of the answer.
+ * - REST `GET /v2/candles/trade:1m:{SYMBOL}/hist?start=&end=&limit=&sort=` →
+ *   `[[MTS,OPEN,CLOSE,HIGH,LOW,VOLUME],…]` (close before high), `limit`
+ *   default 100 and at most 10,000, `sort` -1 (newest first, the default) or
+ *   1 (docs.bitfinex.com/reference/rest-public-candles). Every minute's
+ *   candle is a pure function of (seed, symbol, minute), so a test can ask
+ *   {@linkcode BitfinexDouble.candleRows} for the same rows; about one minute
+ *   in twelve has no trades and no row, as on Bitfinex. `candleRateLimitEvery`
+ *   answers every Nth candles request with a 429.
  * - Rate limit: HTTP 429 with `["error",11010,"ratelimit: error"]`, the body
  *   the v2 endpoints send (seen by ccxt/ccxt#6384 and bitfinex-api-node-rest);
  *   the docs only name `{"error":"ERR_RATE_LIMIT"}`, which is available as
@@ -86,6 +94,10 @@ export interface BitfinexDoubleOptions {
   maxSubscriptions?: number;
   /** Closes the double when aborted. @default {undefined} */
   signal?: AbortSignal;
+  /** Every Nth candles request gets a 429 (0 = never). @default {0} */
+  candleRateLimitEvery?: number;
+  /** `Retry-After` seconds of those 429s (none when undefined). @default {undefined} */
+  candleRetryAfterSeconds?: number;
 }
 
 /** One ticker the double sent, over WebSocket or REST. */
@@ -170,6 +182,8 @@ export interface BitfinexDouble extends AsyncDisposable {
   readonly restRequests: readonly RestRequest[];
   /** Whether a 20060 is in force (no updates, platform status 0). */
   readonly maintenance: boolean;
+  /** Heartbeats (`[CHAN_ID,"hb"]`) sent so far, over every connection. */
+  readonly heartbeats: number;
   /**
    * `true`: open connections get nothing more (no updates, heartbeats or
    * answers) but stay open. `false`: everything resumes.
@@ -182,8 +196,19 @@ export interface BitfinexDouble extends AsyncDisposable {
    * starts maintenance (updates pause, platform status 0) and 20061 ends it.
    */
   sendInfo(code: number, options?: SendInfoOptions): void;
+  /**
+   * Sends any JSON event to every open connection, such as
+   * `{"event":"conf","status":"OK","flags":65536}` (docs.bitfinex.com/docs/ws-general,
+   * "Configuration"), for events a test wants a client to tolerate.
+   */
+  sendEvent(message: unknown): void;
   /** The next `requests` REST requests get HTTP 429. */
   rateLimit(requests: number, options?: RateLimitOptions): void;
+  /**
+   * The candle rows the double answers for `symbol` in `[from, to]`
+   * (MTS inclusive), oldest first: `[MTS, OPEN, CLOSE, HIGH, LOW, VOLUME]`.
+   */
+  candleRows(symbol: string, from: number, to: number): number[][];
   /** Stops the server and closes every socket. Idempotent. */
   close(): Promise<void>;
 }
@@ -227,6 +252,8 @@ export async function startBitfinexDouble(
     seed = 1,
     maxSubscriptions = 25,
     signal,
+    candleRateLimitEvery = 0,
+    candleRetryAfterSeconds,
   } = options;
   checkOptions({ port, pairs, tickMs, heartbeatMs, seed, maxSubscriptions });
 
@@ -245,8 +272,10 @@ export async function startBitfinexDouble(
   let nextChanId = 1;
   let stallNew = false;
   let maintenance = false;
+  let heartbeats = 0;
   let rateLimited = 0;
   let rateLimitOptions: RateLimitOptions = {};
+  let candleRequests = 0;
 
   const inner = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -285,6 +314,9 @@ export async function startBitfinexDouble(
     get maintenance() {
       return maintenance;
     },
+    get heartbeats() {
+      return heartbeats;
+    },
     stall(on, { newConnections = false } = {}) {
       stallNew = on && newConnections;
       for (const conn of open) conn.stalled = on;
@@ -306,6 +338,9 @@ export async function startBitfinexDouble(
       }, closeAfterMs);
       timers.add(timer);
     },
+    sendEvent(message) {
+      for (const conn of open) send(conn, message);
+    },
     rateLimit(requests, limitOptions = {}) {
       if (!Number.isInteger(requests) || requests < 0) {
         throw new RangeError(
@@ -315,6 +350,10 @@ export async function startBitfinexDouble(
       rateLimited = requests;
       rateLimitOptions = limitOptions;
     },
+    candleRows: (symbol, from, to) =>
+      pairs[symbol] === undefined
+        ? []
+        : historyRows(symbol, pairs[symbol], seed, from, to),
     close,
     [Symbol.asyncDispose]: close,
   };
@@ -500,9 +539,10 @@ export async function startBitfinexDouble(
   ): boolean {
     clearTimeout(sub.heartbeat);
     sub.heartbeat = setTimeout(() => {
-      if (conn.channels.get(sub.chanId) === sub) {
-        sendOnChannel(conn, sub, [sub.chanId, "hb"]);
-      }
+      if (
+        conn.channels.get(sub.chanId) === sub &&
+        sendOnChannel(conn, sub, [sub.chanId, "hb"])
+      ) heartbeats++;
     }, heartbeatMs);
     return send(conn, message);
   }
@@ -520,6 +560,8 @@ export async function startBitfinexDouble(
     const tickerPath = path.match(/^\/v2\/ticker\/([^/]+)$/);
     const symbols = tickerPath
       ? [decodeURIComponent(tickerPath[1])]
+      : path.startsWith("/v2/candles/")
+      ? [decodeURIComponent(path.split(":").at(-1)!.split("/")[0])]
       : path === "/v2/tickers"
       ? (url.searchParams.get("symbols") ?? "").split(",").filter(Boolean)
       : [];
@@ -535,6 +577,19 @@ export async function startBitfinexDouble(
         ? {}
         : { "retry-after": String(retryAfterSeconds) };
       return reply(429, body, headers);
+    }
+    const candlePath = path.match(/^\/v2\/candles\/trade:1m:([^/]+)\/hist$/);
+    if (candlePath) {
+      candleRequests++;
+      if (
+        candleRateLimitEvery > 0 && candleRequests % candleRateLimitEvery === 0
+      ) {
+        const headers = candleRetryAfterSeconds === undefined
+          ? {}
+          : { "retry-after": String(candleRetryAfterSeconds) };
+        return reply(429, RATE_LIMIT_BODY, headers);
+      }
+      return answerCandles(decodeURIComponent(candlePath[1]), url, reply);
     }
     if (path === "/v2/platform/status") {
       return reply(200, [maintenance ? 0 : 1]);
@@ -558,6 +613,32 @@ export async function startBitfinexDouble(
       return reply(200, rows);
     }
     return reply(404, ["error", 10020, "not found"]);
+  }
+
+  function answerCandles(
+    symbol: string,
+    url: URL,
+    reply: (status: number, body: unknown) => Response,
+  ): Response {
+    const price = pairs[symbol];
+    if (price === undefined) {
+      return reply(500, ["error", 10020, "symbol: invalid"]);
+    }
+    const q = url.searchParams;
+    const limit = Math.min(Number(q.get("limit") ?? 100) || 100, 10_000);
+    const sort = Number(q.get("sort") ?? -1);
+    const now = Date.now();
+    const end = Math.min(Number(q.get("end") ?? now), now);
+    const start = Number(q.get("start") ?? end - limit * 60_000);
+    if (!Number.isFinite(start) || !Number.isFinite(end)) {
+      return reply(500, ["error", 10020, "time_interval: invalid"]);
+    }
+    // Bitfinex keeps the `limit` rows nearest the sort's start.
+    const rows = historyRows(symbol, price, seed, start, end);
+    const page = sort === 1
+      ? rows.slice(0, limit)
+      : rows.reverse().slice(0, limit);
+    return reply(200, page);
   }
 
   function restTicker(market: Market): number[] {
@@ -601,7 +682,10 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
 
 function checkOptions(
   options: Required<
-    Omit<BitfinexDoubleOptions, "signal">
+    Omit<
+      BitfinexDoubleOptions,
+      "signal" | "candleRateLimitEvery" | "candleRetryAfterSeconds"
+    >
   >,
 ): void {
   const { port, pairs, tickMs, heartbeatMs, seed, maxSubscriptions } = options;
@@ -629,6 +713,35 @@ function checkOptions(
       fail(`pairs.${symbol}`, "a positive price", price);
     }
   }
+}
+
+// --- candle history: one pure function of (seed, symbol, minute) ---------
+
+/**
+ * The rows of `[from, to]` (MTS inclusive), oldest first. A minute has no
+ * row about one time in twelve; prices wander slowly around `price`.
+ */
+function historyRows(
+  symbol: string,
+  price: number,
+  seed: number,
+  from: number,
+  to: number,
+): number[][] {
+  const rows: number[][] = [];
+  const first = Math.ceil(from / 60_000) * 60_000;
+  for (let mts = first; mts <= to; mts += 60_000) {
+    const random = mulberry32(hash(`${seed}:${symbol}:${mts}`));
+    if (random() < 1 / 12) continue;
+    const minute = mts / 60_000;
+    const level = price * (1 + 0.02 * Math.sin(minute / 180));
+    const open = significant(level * (1 + (random() - 0.5) * 0.002));
+    const close = significant(level * (1 + (random() - 0.5) * 0.002));
+    const high = significant(Math.max(open, close) * (1 + random() * 0.001));
+    const low = significant(Math.min(open, close) * (1 - random() * 0.001));
+    rows.push([mts, open, close, high, low, decimals(random() * 10, 8)]);
+  }
+  return rows;
 }
 
 // --- the market: a seeded random walk per symbol -------------------------

@@ -54,6 +54,7 @@ done
 [ "$1" = serve ] && [ -n "$data" ] && [ -n "$bind" ] || { echo "influxdb3 stand-in: bad arguments: $*" >&2; exit 2; }
 mkdir -p "$data"
 printf '%s | token-file-mode=%s\\n' "$*" "$(stat -c %a "$tokens")" >> "$data/standin-starts.log"
+echo "influxdb3 stand-in: serving on $bind"
 exec "${ROOT}/.venv/bin/python" "${ROOT}/tests/doubles/influxdb3_double.py" \\
   --port "\${bind##*:}" --admin-token-file "$tokens" --wal-flush-interval "$wal"
 `,

@@ -16,13 +16,20 @@ import {
   INTERVALS,
 } from "@cryptocandles/grafana";
 import {
+  candleLine,
   type InfluxOptions,
   querySql,
   tickerLine,
   writeLines,
 } from "@cryptocandles/influx";
 import type { Ticker } from "@cryptocandles/ticker";
-import { NOW, sessionTicks, SIX_HOURS } from "../fixtures/session.ts";
+import {
+  historyCandles,
+  LIVE_START,
+  NOW,
+  sessionTicks,
+  SIX_HOURS,
+} from "../fixtures/session.ts";
 import { interpolateSql } from "../doubles/grafana_double.ts";
 import { startInfluxDouble } from "../doubles/influx_double.ts";
 
@@ -37,32 +44,80 @@ const WIDTH_MS: Record<string, number> = {
   "1h": 3_600_000,
 };
 
-/** Candles computed here, the way the panel should show them. */
+/** One candle as the panel maps it. */
+interface Ohlcv {
+  time: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+/**
+ * Candles computed here, the way the panel should show them: per minute,
+ * the ticks of that minute (volume = the rises of the rolling 24 h volume
+ * since the coin's previous tick in the range), else the history candle of
+ * that minute; then minutes binned (first open, max high, min low, last
+ * close, summed volume).
+ */
 function expectedCandles(
   all: Ticker[],
   coin: string,
   from: number,
   to: number,
   width: number,
-) {
-  const bins = new Map<number, Ticker[]>();
-  for (const t of all) {
-    if (t.nombre !== coin || t.event_time < from || t.event_time > to) continue;
-    const bin = Math.floor(t.event_time / width) * width;
-    bins.set(bin, [...(bins.get(bin) ?? []), t]);
-  }
-  return [...bins.entries()].sort(([a], [b]) => a - b).map(([bin, list]) => {
-    const sorted = list.sort((a, b) => a.event_time - b.event_time);
-    const prices = sorted.map((t) => t.precio_ultimo);
-    return {
-      time: bin,
-      open: prices[0],
-      high: Math.max(...prices),
-      low: Math.min(...prices),
-      close: prices[prices.length - 1],
-      volume: prices.length,
-    };
+  history: Ohlcv[] = [],
+): Ohlcv[] {
+  const ticks = all.filter((t) =>
+    t.nombre === coin && t.event_time >= from && t.event_time <= to
+  ).sort((a, b) => a.event_time - b.event_time);
+  const minutes = new Map<number, Ohlcv>();
+  ticks.forEach((t, i) => {
+    const minute = Math.floor(t.event_time / 60_000) * 60_000;
+    const traded = i === 0 ? 0 : Math.max(0, t.volume - ticks[i - 1].volume);
+    const price = t.precio_ultimo;
+    const m = minutes.get(minute);
+    if (!m) {
+      minutes.set(minute, {
+        time: minute,
+        open: price,
+        high: price,
+        low: price,
+        close: price,
+        volume: traded,
+      });
+    } else {
+      m.high = Math.max(m.high, price);
+      m.low = Math.min(m.low, price);
+      m.close = price;
+      m.volume += traded;
+    }
   });
+  for (const h of history) {
+    if (h.time >= from && h.time <= to && !minutes.has(h.time)) {
+      minutes.set(h.time, { ...h });
+    }
+  }
+  const bins = new Map<number, Ohlcv[]>();
+  for (const m of [...minutes.values()].sort((a, b) => a.time - b.time)) {
+    const bin = Math.floor(m.time / width) * width;
+    bins.set(bin, [...(bins.get(bin) ?? []), m]);
+  }
+  return [...bins.entries()].sort(([a], [b]) => a - b).map(([bin, list]) => ({
+    time: bin,
+    open: list[0].open,
+    high: Math.max(...list.map((m) => m.high)),
+    low: Math.min(...list.map((m) => m.low)),
+    close: list[list.length - 1].close,
+    volume: list.reduce((sum, m) => sum + m.volume, 0),
+  }));
+}
+
+/** Compares candles, volumes to 1e-6 (sums of doubles in another order). */
+function assertCandles(actual: Ohlcv[], expected: Ohlcv[], what: string) {
+  const round = (c: Ohlcv) => ({ ...c, volume: Math.round(c.volume * 1e6) });
+  assert.deepEqual(actual.map(round), expected.map(round), what);
 }
 
 const ms = (value: unknown) => Date.parse(`${value}Z`);
@@ -75,11 +130,26 @@ Deno.test("every dashboard query, expanded as Grafana does, runs on InfluxDB 3 a
     database: config.influx.database,
   };
   const all = sessionTicks({ afterRange: true });
+  const history = historyCandles();
   const rejected = await writeLines(
-    all.map((ticker) => tickerLine(MEASUREMENT, ticker, ticker.event_time)),
+    [
+      ...all.map((ticker) =>
+        tickerLine(MEASUREMENT, ticker, ticker.event_time)
+      ),
+      ...history.map((c) => candleLine(MEASUREMENT, c)),
+    ],
     influx,
   );
   assert.deepEqual(rejected, []);
+  const historyOf = (coin: string): Ohlcv[] =>
+    history.filter((c) => c.pair === coin).map((c) => ({
+      time: c.start,
+      open: c.open,
+      high: c.high,
+      low: c.low,
+      close: c.close,
+      volume: c.volume,
+    }));
 
   const dashboard = buildDashboard({ measurement: MEASUREMENT });
   const queries = dashboardQueries(dashboard);
@@ -154,10 +224,60 @@ Deno.test("every dashboard query, expanded as Grafana does, runs on InfluxDB 3 a
               fields.volume,
             ]);
           }
-          assert.deepEqual(
-            rows.map((r) => ({ ...r, time: ms(r.time) })),
-            expectedCandles(all, coin, from6h, to, WIDTH_MS[label]),
+          assertCandles(
+            rows.map((r) => ({ ...r, time: ms(r.time) }) as Ohlcv),
+            expectedCandles(
+              all,
+              coin,
+              from6h,
+              to,
+              WIDTH_MS[label],
+              historyOf(coin),
+            ),
+            `${coin} ${label}`,
           );
+        },
+      );
+      await t.step(
+        `the boundary of history and live at ${label} (${coin}): no overlap, no gap`,
+        async () => {
+          const width = WIDTH_MS[label];
+          const rows = (await run(candles.target.rawSql, candles.panel, {
+            coin,
+            interval: value,
+          })).map((r) => ({ ...r, time: ms(r.time) }) as Ohlcv);
+          const boundary = Math.floor(LIVE_START / width) * width;
+          const at = rows.findIndex((r) => r.time === boundary);
+          assert.ok(at > 0, "a candle at the boundary and one before it");
+          // buckets on both sides follow each other with no gap
+          assert.equal(rows[at - 1].time, boundary - width);
+          // the boundary bucket: history minutes before the first tick, the
+          // ticks from it on (history of minutes that have ticks is ignored)
+          const ticks = all.filter((x) =>
+            x.nombre === coin && x.event_time >= LIVE_START &&
+            x.event_time < boundary + width
+          ).sort((a, b) => a.event_time - b.event_time);
+          const before = historyOf(coin).filter((h) =>
+            h.time >= boundary && h.time < LIVE_START
+          );
+          const prices = ticks.map((x) => x.precio_ultimo);
+          const traded = ticks.slice(1).reduce(
+            (sum, x, i) => sum + Math.max(0, x.volume - ticks[i].volume),
+            0,
+          );
+          assertCandles([rows[at]], [{
+            time: boundary,
+            open: before[0]?.open ?? prices[0],
+            high: Math.max(...prices, ...before.map((h) => h.high)),
+            low: Math.min(...prices, ...before.map((h) => h.low)),
+            close: prices.at(-1)!,
+            volume: traded + before.reduce((sum, h) => sum + h.volume, 0),
+          }], `boundary bucket at ${label}`);
+          // the candle before the boundary ends on the last history minute
+          const lastHistory = historyOf(coin).filter((h) =>
+            h.time < Math.min(boundary, LIVE_START)
+          ).at(-1)!;
+          assert.equal(rows[at - 1].close, lastHistory.close);
         },
       );
     }

@@ -27,7 +27,7 @@ import {
 } from "@cryptocandles/grafana";
 import { HttpError } from "@cryptocandles/runtime";
 import { startGrafanaDouble } from "../doubles/grafana_double.ts";
-import { runScript } from "../support.ts";
+import { runScript, waitFor } from "../support.ts";
 
 const TOKEN = "glsa_test_token_1234";
 const INFLUX_TOKEN = "apiv3_test_influx_token";
@@ -271,7 +271,7 @@ const SCRIPT = "scripts/seed-grafana.ts";
 /** The permissions of the proposed `seed-grafana` task. */
 const PERMISSIONS = [
   "--allow-net=127.0.0.1,localhost",
-  "--allow-env=KAFKA_*,SCHEMA_REGISTRY_URL,COINS,SOURCE,BITFINEX_*,SYNTHETIC_*,REPLAY_*,RECORD_FILE,CONSUMER_GROUP,ASSIGNOR,DLQ_TOPIC,INFLUX_*,INFLUXDB3_BIN,PRODUCER_*,GRAFANA_*,CHART_*,LOG_FORMAT",
+  "--allow-env=KAFKA_*,SCHEMA_REGISTRY_URL,COINS,SOURCE,BITFINEX_*,SYNTHETIC_*,REPLAY_*,RECORD_FILE,CONSUMER_GROUP,ASSIGNOR,DLQ_TOPIC,INFLUX_*,INFLUXDB3_BIN,PRODUCER_*,BACKFILL,GRAFANA_*,CHART_*,LOG_FORMAT",
 ];
 const seed = (env: Record<string, string>, args: string[] = []) =>
   runScript(SCRIPT, args, env, PERMISSIONS);
@@ -503,9 +503,10 @@ Deno.test({
       stderr: "piped",
     }).spawn();
     const started = Date.now();
-    while (held.length === 0 && Date.now() - started < 10_000) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor("the script to connect", () => held.length > 0, {
+      timeoutMs: 10_000,
+      everyMs: 50,
+    });
     child.kill("SIGTERM");
     const { code, stderr } = await child.output();
     listener.close();

@@ -21,12 +21,18 @@ import {
   INTERVALS,
 } from "@cryptocandles/grafana";
 import {
+  candleLine,
   type InfluxOptions,
   querySql,
   tickerLine,
   writeLines,
 } from "@cryptocandles/influx";
-import { NOW, sessionTicks, SIX_HOURS } from "../fixtures/session.ts";
+import {
+  historyCandles,
+  NOW,
+  sessionTicks,
+  SIX_HOURS,
+} from "../fixtures/session.ts";
 import { interpolateSql } from "../doubles/grafana_double.ts";
 import {
   type InfluxDouble,
@@ -146,7 +152,7 @@ const COLUMN_TYPES: Record<string, string> = {
   high: "double",
   low: "double",
   close: "double",
-  volume: "int64",
+  volume: "double",
   price: "double",
   daily_max: "double",
   Coin: "string",
@@ -161,7 +167,12 @@ async function writeTicks(double: InfluxDouble): Promise<InfluxOptions> {
   };
   const all = sessionTicks();
   const rejected = await writeLines(
-    all.map((ticker) => tickerLine(MEASUREMENT, ticker, ticker.event_time)),
+    [
+      ...all.map((ticker) =>
+        tickerLine(MEASUREMENT, ticker, ticker.event_time)
+      ),
+      ...historyCandles().map((c) => candleLine(MEASUREMENT, c)),
+    ],
     influx,
   );
   assert.deepEqual(rejected, []);

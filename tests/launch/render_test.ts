@@ -80,7 +80,7 @@ Deno.test("brokerProperties() make node 2 a broker and controller on its ports, 
   assert.ok(text.endsWith("\n"));
 });
 
-Deno.test("kafkaArgs(), formatArgs() and registryArgs() name files under the absolute stack folder", () => {
+Deno.test("kafkaArgs(), formatArgs() and registryArgs() name files under the absolute stack folder; the registry keeps its schemas in the stack's brokers", () => {
   const dir = "/srv/p/.stack";
   const jvm = [
     "-Xms128m",
@@ -106,7 +106,7 @@ Deno.test("kafkaArgs(), formatArgs() and registryArgs() name files under the abs
     "-c",
     "/srv/p/.stack/conf/node-3.properties",
   ]);
-  assert.deepEqual(registryArgs(28081, dir), [
+  assert.deepEqual(registryArgs(28081, dir, { brokerPort: 29090 }), [
     "-Xms64m",
     "-Xmx384m",
     "-Dquarkus.http.port=28081",
@@ -116,6 +116,9 @@ Deno.test("kafkaArgs(), formatArgs() and registryArgs() name files under the abs
     "-Dquarkus.log.console.enable=false",
     "-Dquarkus.log.file.enable=true",
     "-Dquarkus.log.file.path=/srv/p/.stack/logs/registry.log",
+    "-Dapicurio.storage.kind=kafkasql",
+    "-Dapicurio.kafkasql.bootstrap.servers=127.0.0.1:29090,127.0.0.1:29091,127.0.0.1:29092",
+    "-Dapicurio.kafkasql.topic=kafkasql-journal",
     "-jar",
     "/srv/p/.stack/apicurio/quarkus-run.jar",
   ]);

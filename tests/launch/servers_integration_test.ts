@@ -75,6 +75,14 @@ Deno.test("the stack runs InfluxDB 3 and Grafana found on PATH: arguments, 0600 
       starts.trim(),
       `serve --node-id cryptocandles --object-store file --data-dir ${ABS}/influxdb3 --http-bind 127.0.0.1:${influxPort} --admin-token-file ${ABS}/secrets/influxdb3-admin-token.json --wal-flush-interval 200ms --disable-telemetry-upload | token-file-mode=600`,
     );
+    // InfluxDB logs to stdout only: the stack's relay appends it to its log.
+    await waitFor(
+      "the stand-in's output in .stack/logs/influxdb3.log",
+      async () =>
+        (await Deno.readTextFile(`${DIR}/logs/influxdb3.log`).catch(() => ""))
+          .includes(`influxdb3 stand-in: serving on 127.0.0.1:${influxPort}`),
+      { timeoutMs: 10_000 },
+    );
     const influx = `http://127.0.0.1:${influxPort}`;
     const write = await fetch(
       `${influx}/api/v3/write_lp?db=criptomonedas&precision=millisecond&no_sync=true`,

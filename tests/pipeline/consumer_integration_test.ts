@@ -21,7 +21,7 @@ import { binStart, createCandleStore } from "@cryptocandles/chart";
 import type { Ticker } from "@cryptocandles/ticker";
 import type { InfluxDouble } from "../doubles/influx_double.ts";
 import { type ScriptProcess, stopAll } from "../processes.ts";
-import { sleep, tempFile, uniqueName, waitFor } from "../support.ts";
+import { tempFile, uniqueName, waitFor } from "../support.ts";
 import {
   type ConsumerRig,
   consumerRig,
@@ -246,9 +246,9 @@ Deno.test("a consumer killed with SIGKILL mid-stream: the other takes its partit
 
 // --- e) InfluxDB outage -------------------------------------------------------------
 
-Deno.test("InfluxDB answering 500 for 20 s: no offset is committed past what was written, and nothing is missing after it recovers", async () => {
+Deno.test("InfluxDB answering 500 while 480 records arrive: no offset is committed past what was written, and nothing is missing after it recovers", async () => {
   // The double stores and answers each write at once (no WAL flush every
-  // second), so a snapshot taken just before the switch is what it holds
+  // second), so a snapshot taken once writes are refused is what it holds
   // during the outage.
   await using rig = await consumerRig("cons-outage", {
     influx: { walFlushIntervalMs: 0 },
@@ -261,28 +261,35 @@ Deno.test("InfluxDB answering 500 for 20 s: no offset is committed past what was
   await producer.waitForLog("the producer to send", isMsg("sending"));
   await rig.waitForPoints(60);
 
-  // What the double holds during the outage: a snapshot taken just before
-  // the switch, kept only when no write landed between the two.
-  let written = new Set<string>();
-  let mark = 0;
-  let switchedAt = 0;
-  for (let attempt = 1;; attempt++) {
-    written = new Set((await storedPoints(influx)).keys());
-    mark = consumer.mark();
-    switchedAt = Date.now();
-    await influx.control({ mode: "error500" });
-    await sleep(300); // a write admitted before the switch has finished
-    if ((await rig.pointCount()) === written.size) break;
-    assert.ok(attempt < 5, "a write landed between snapshot and switch");
-    await influx.control({ mode: "ok" });
-    await sleep(500);
-  }
-  // Every 2 s for 20 s, the committed offsets stay within what was written.
-  const outageStart = Date.now();
+  // Writes answer 500 from now on (queries still answer). Once the consumer
+  // says it paused, its write was refused: none is in flight, and what the
+  // double holds now is what it holds during the outage.
+  const mark = consumer.mark();
+  const switchedAt = Date.now();
+  await influx.control({ mode: "error500", only: "writes" });
+  await consumer.waitForLog(
+    "the consumer to pause",
+    (l) => l.msg.startsWith("paused: influx unreachable since "),
+    { since: mark },
+  );
+  // Two partitions write concurrently: two more refused writes after the
+  // pause line mean a write admitted before the switch has been answered.
+  const refused = (await influx.control("stats")).rejected;
+  await waitFor(
+    "2 more refused writes",
+    async () => (await influx.control("stats")).rejected >= refused + 2,
+  );
+  const written = new Set((await storedPoints(influx)).keys());
+  // Each check waits for 80 more records to arrive (not for a time), and the
+  // committed offsets must stay within what was written; 6 checks.
   let checks = 0;
   const committedSeen: Record<number, number> = {};
-  while (Date.now() - outageStart < 20_000) {
-    await sleep(2000);
+  while (checks < 6) {
+    const target = (await rig.recordCount()) + 80;
+    await waitFor(
+      `${target} records in Kafka`,
+      async () => (await rig.recordCount()) >= target,
+    );
     assert.equal(
       await rig.pointCount(),
       written.size,
@@ -315,11 +322,9 @@ Deno.test("InfluxDB answering 500 for 20 s: no offset is committed past what was
   }
   const held = (await reader.caughtUp()).length - written.size;
   assert.ok(held > 0, "records arrived during the outage");
-  const paused = await consumer.waitForLog(
-    "the consumer to pause",
-    (l) => l.msg.startsWith("paused: influx unreachable since "),
-    { since: mark, timeoutMs: 1000 },
-  );
+  const paused = consumer.logs().slice(mark).find((l) =>
+    l.msg.startsWith("paused: influx unreachable since ")
+  )!;
   const since = Date.parse(
     paused.msg.slice("paused: influx unreachable since ".length),
   );

@@ -134,8 +134,9 @@ export function runSetupSchema(
 // --- the scripts ---------------------------------------------------------------------------
 
 /**
- * Starts `scripts/producer.ts` on `topic`: synthetic ticks and JSON logs
- * unless `env` says otherwise.
+ * Starts `scripts/producer.ts` on `topic`: synthetic ticks, no history
+ * backfill (these tests count tick points) and JSON logs unless `env` says
+ * otherwise.
  *
  * @param topic The topic (`KAFKA_TOPIC`).
  * @param env More variables, such as `{ SYNTHETIC_RATE: "20" }`.
@@ -149,6 +150,7 @@ export function startProducer(
     env: {
       KAFKA_TOPIC: topic,
       SOURCE: "synthetic",
+      BACKFILL: "0",
       LOG_FORMAT: "json",
       ...env,
     },
