@@ -14,25 +14,15 @@ import {
   frameOf,
 } from "./avro.ts";
 import { registeredType, type RegistryClient } from "./registry.ts";
+import type { Candle } from "@cryptocandles/ticker";
 
 const CANDLE_SCHEMA_FILE = new URL(
   "../../schemas/Candle.v1.avsc",
   import.meta.url,
 );
 
-/** A `Candle` record (the shape of `Candle` in `@cryptocandles/bitfinex`). */
-export interface CandleRecord {
-  pair: string;
-  interval: string;
-  /** Start of the candle, ms since the epoch. */
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  empty: boolean;
-}
+/** A `Candle` record (the record of `@cryptocandles/ticker`). */
+export type CandleRecord = Candle;
 
 /**
  * Reads `schemas/Candle.v1.avsc` as JSON text (what the registry stores).

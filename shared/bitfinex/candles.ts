@@ -13,6 +13,7 @@
 import type { Logger } from "@cryptocandles/runtime";
 import { backoff, delay, type RetryOptions } from "@cryptocandles/runtime";
 import { UnknownPairError } from "./errors.ts";
+import type { Candle } from "@cryptocandles/ticker";
 
 /** One minute in ms. */
 export const MINUTE_MS = 60_000;
@@ -20,23 +21,8 @@ export const MINUTE_MS = 60_000;
 /** Rows Bitfinex returns at most per candles request. */
 export const MAX_CANDLE_ROWS = 10_000;
 
-/** A 1-minute candle, as the `Candle` Avro record carries it. */
-export interface Candle {
-  /** Trading pair, such as `tBTCUSD`. */
-  pair: string;
-  /** Always `1m` for history. */
-  interval: string;
-  /** Start of the minute, ms since the epoch. */
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  /** Traded amount in the base currency (0 for an empty minute). */
-  volume: number;
-  /** No trades that minute: a flat candle at the previous close. */
-  empty: boolean;
-}
+/** A 1-minute candle (the record of `@cryptocandles/ticker`). */
+export type { Candle };
 
 /**
  * Reads one Bitfinex candle row, `[MTS, OPEN, CLOSE, HIGH, LOW, VOLUME]`

@@ -7,19 +7,10 @@
  * @module
  */
 import { escape } from "@influxdata/influxdb3-client";
+import type { Candle } from "@cryptocandles/ticker";
 
-/** What a candle line needs (the shape of the `Candle` record). */
-export interface CandleFields {
-  pair: string;
-  interval: string;
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  empty: boolean;
-}
+/** What a candle line needs (the record of `@cryptocandles/ticker`). */
+export type CandleFields = Candle;
 
 /**
  * The table of history candles for a ticker table.

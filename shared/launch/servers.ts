@@ -23,14 +23,10 @@
  * @module
  */
 import type { Config } from "@cryptocandles/config";
+import { stopProcesses } from "./stop.ts";
 import { provisioningFiles } from "@cryptocandles/grafana";
 import { influxHealthy } from "@cryptocandles/influx";
-import {
-  delay,
-  describeProcess,
-  type Logger,
-  signalProcess,
-} from "@cryptocandles/runtime";
+import { delay, describeProcess, type Logger } from "@cryptocandles/runtime";
 import {
   ProgramMissingError,
   type ProgramName,
@@ -379,19 +375,13 @@ export async function serversDown(
   const running = (await serversStatus(options)).filter((s) =>
     s.running && (!only || only.includes(s.name))
   );
-  for (const s of running) await signalProcess(s.pid!, "TERM");
-  const deadline = Date.now() + 20_000;
-  for (const s of running) {
-    while (await isOurs(dir, s.name, s.pid!) && Date.now() < deadline) {
-      await delay(100);
-    }
-    if (await isOurs(dir, s.name, s.pid!)) {
-      log?.warn(`${s.name} ignored SIGTERM for 20 s, killing`, { pid: s.pid });
-      await signalProcess(s.pid!, "KILL");
-    }
-    await Deno.remove(pidFile(dir, s.name)).catch(() => {});
-    log?.info(`stopped ${s.name}`, { pid: s.pid });
-  }
+  await stopProcesses(running.map((s) => ({ name: s.name, pid: s.pid! })), {
+    isOurs: (name, pid) => isOurs(dir, name, pid),
+    pidFile: (name) => pidFile(dir, name),
+    graceMs: 20_000,
+    everyMs: 100,
+    log,
+  });
   if (clean) {
     for (const sub of ["influxdb3", "grafana", "secrets", "logs/grafana"]) {
       await Deno.remove(`${dir}/${sub}`, { recursive: true }).catch(() => {});

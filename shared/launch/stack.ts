@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { stopProcesses } from "./stop.ts";
 import { loadConfig } from "@cryptocandles/config";
 import { createKafka } from "@cryptocandles/kafka";
 import {
@@ -324,20 +325,15 @@ async function stopServices(
   const running = (await stackStatus(options)).filter((s) =>
     s.running && (!only || only.includes(s.name))
   );
-  for (const s of running) await signalProcess(s.pid!, "TERM");
-  const deadline = Date.now() + 30_000;
-  for (const s of running) {
-    while (await isOurs(dir, s.name, s.pid!) && Date.now() < deadline) {
-      await delay(200);
-    }
-    if (await isOurs(dir, s.name, s.pid!)) {
-      log?.warn(`${s.name} ignored SIGTERM for 30 s, killing`, { pid: s.pid });
-      await signalProcess(s.pid!, "KILL");
-    }
-    await Deno.remove(pidFile(dir, s.name)).catch(() => {});
-    log?.info(`stopped ${s.name}`, { pid: s.pid });
-  }
-  return running.map((s) => s.name);
+  return await stopProcesses(
+    running.map((s) => ({ name: s.name, pid: s.pid! })),
+    {
+      isOurs: (name, pid) => isOurs(dir, name, pid),
+      pidFile: (name) => pidFile(dir, name),
+      graceMs: 30_000,
+      log,
+    },
+  );
 }
 
 function portsOf(options: StackOptions): StackPorts {

@@ -1,7 +1,8 @@
 /**
- * The record every stage passes: a Bitfinex ticker under the field names of
- * the original's Avro record `CryptoCurrency` (Spanish names, in its order),
- * plus the event time.
+ * The records every stage passes: a Bitfinex ticker under the field names
+ * of the original's Avro record `CryptoCurrency` (Spanish names, in its
+ * order) plus the event time, and the 1-minute history {@linkcode Candle}
+ * (the `Candle` Avro record).
  *
  * @example From a Bitfinex ticker array
  * ```ts
@@ -18,3 +19,4 @@ export {
   tickerFromArray,
   tickerToArray,
 } from "./ticker.ts";
+export type { Candle } from "./candle.ts";

@@ -8,17 +8,14 @@
  */
 import "@cryptocandles/runtime/node_warnings";
 import assert from "node:assert/strict";
-import {
-  describeProcess,
-  runCommand,
-  signalProcess,
-} from "@cryptocandles/runtime";
+import { describeProcess, signalProcess } from "@cryptocandles/runtime";
 import { launchChromium } from "../browser.ts";
 import { spawnScript } from "../processes.ts";
 import { freePort, waitFor } from "../support.ts";
+import { copyProject, freePortRange } from "../launch/private_stack.ts";
 
 Deno.test("the pipeline page shows a stopped broker down within 5 s of its exit and its partitions with a new leader within 10 s, on a private stack", async () => {
-  const project = await copyProject();
+  const project = await copyProject("pipeline-copy-");
   const base = await freePortRange(6);
   const registryPort = await freePortRange(2, base + 6);
   const env = {
@@ -158,55 +155,3 @@ Deno.test("the pipeline page shows a stopped broker down within 5 s of its exit 
     await Deno.remove(project, { recursive: true });
   }
 });
-
-/**
- * A copy of this project in a temporary folder (deno.json, deno.lock and the
- * source folders), with node_modules and the already-fetched jars linked.
- */
-async function copyProject(): Promise<string> {
-  const root = Deno.cwd();
-  const project = await Deno.makeTempDir({ prefix: "pipeline-copy-" });
-  for (const file of ["deno.json", "deno.lock"]) {
-    await Deno.copyFile(`${root}/${file}`, `${project}/${file}`);
-  }
-  for (const folder of ["scripts", "shared", "schemas", "stack"]) {
-    await copyFolder(`${root}/${folder}`, `${project}/${folder}`);
-  }
-  await Deno.mkdir(`${project}/.stack`);
-  for (
-    const [target, link] of [
-      [`${root}/node_modules`, `${project}/node_modules`],
-      [`${root}/.stack/libs`, `${project}/.stack/libs`],
-      [`${root}/.stack/apicurio`, `${project}/.stack/apicurio`],
-    ]
-  ) await runCommand("ln", ["-s", target, link]);
-  return project;
-}
-
-async function copyFolder(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const entry of Deno.readDir(from)) {
-    if (entry.name === "target") continue;
-    if (entry.isDirectory) {
-      await copyFolder(`${from}/${entry.name}`, `${to}/${entry.name}`);
-    } else if (entry.isFile) {
-      await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
-    }
-  }
-}
-
-/** The first of `count` consecutive free ports on 127.0.0.1, from a random start (or `after`). */
-async function freePortRange(count: number, after?: number): Promise<number> {
-  return await waitFor(`${count} free ports in a row`, () => {
-    const first = after ?? 30_000 + Math.floor(Math.random() * 20_000);
-    after = undefined;
-    for (let port = first; port < first + count; port++) {
-      try {
-        Deno.listen({ hostname: "127.0.0.1", port }).close();
-      } catch {
-        return undefined;
-      }
-    }
-    return first;
-  }, { everyMs: 1 });
-}

@@ -6,12 +6,14 @@
  * independent means: kcat reads the topic back.
  */
 import assert from "node:assert/strict";
-import { runCommand, signalProcess } from "@cryptocandles/runtime";
+import { signalProcess } from "@cryptocandles/runtime";
 import { spawnScript } from "../processes.ts";
 import { testConfig, testKafka, waitFor } from "../support.ts";
+import { copyProject, freePortRange } from "../launch/private_stack.ts";
 
-const project = await copyProject();
-const base = 31_000 + Math.floor(Math.random() * 8_000);
+const project = await copyProject("faults-copy-");
+// Brokers, controllers (+3) and the registry (+10, +11): all free now.
+const base = await freePortRange(12);
 const ENV = {
   KAFKA_BROKERS: [0, 1, 2].map((i) => `127.0.0.1:${base + i}`).join(","),
   SCHEMA_REGISTRY_URL: `http://127.0.0.1:${base + 10}/apis/ccompat/v7`,
@@ -165,36 +167,3 @@ Deno.test({
     }
   },
 });
-
-/** A copy of this project with node_modules and the fetched jars linked (as in tests/launch/stack_integration_test.ts). */
-async function copyProject(): Promise<string> {
-  const root = Deno.cwd();
-  const dir = await Deno.makeTempDir({ prefix: "faults-copy-" });
-  for (const f of ["deno.json", "deno.lock"]) {
-    await Deno.copyFile(`${root}/${f}`, `${dir}/${f}`);
-  }
-  for (const folder of ["scripts", "shared", "schemas", "stack"]) {
-    await copyFolder(`${root}/${folder}`, `${dir}/${folder}`);
-  }
-  await Deno.mkdir(`${dir}/.stack`);
-  for (
-    const [target, link] of [
-      ["node_modules", "node_modules"],
-      [".stack/libs", ".stack/libs"],
-      [".stack/apicurio", ".stack/apicurio"],
-    ]
-  ) await runCommand("ln", ["-s", `${root}/${target}`, `${dir}/${link}`]);
-  return dir;
-}
-
-async function copyFolder(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const entry of Deno.readDir(from)) {
-    if (entry.name === "target") continue;
-    if (entry.isDirectory) {
-      await copyFolder(`${from}/${entry.name}`, `${to}/${entry.name}`);
-    } else if (entry.isFile) {
-      await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
-    }
-  }
-}

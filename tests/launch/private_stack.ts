@@ -103,7 +103,14 @@ export async function privateStack(prefix: string): Promise<PrivateStack> {
   };
 }
 
-async function copyProject(prefix: string): Promise<string> {
+/**
+ * A copy of this project in a temporary folder (deno.json, deno.lock and the
+ * source folders), with node_modules and the already-fetched jars linked.
+ *
+ * @param prefix The temporary folder's prefix.
+ * @returns The copy's path.
+ */
+export async function copyProject(prefix: string): Promise<string> {
   const root = Deno.cwd();
   const dir = await Deno.makeTempDir({ prefix });
   for (const f of ["deno.json", "deno.lock"]) {
@@ -131,8 +138,17 @@ async function copyFolder(from: string, to: string): Promise<void> {
   }
 }
 
-/** The first of `count` consecutive free ports on 127.0.0.1, from a random start (or `after`). */
-async function freePortRange(count: number, after?: number): Promise<number> {
+/**
+ * The first of `count` consecutive free ports on 127.0.0.1.
+ *
+ * @param count How many ports in a row.
+ * @param after Where to look first; a random start when omitted.
+ * @returns The first port.
+ */
+export async function freePortRange(
+  count: number,
+  after?: number,
+): Promise<number> {
   return await waitFor(`${count} free ports in a row`, () => {
     const first = after ?? 30_000 + Math.floor(Math.random() * 20_000);
     after = undefined;
