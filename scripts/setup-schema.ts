@@ -17,6 +17,7 @@ import {
 } from "@cryptocandles/avro";
 import { type Flags, runScript, UsageError } from "@cryptocandles/config";
 import {
+  connectOnce,
   createKafka,
   ensureCompactedTopic,
   ensureTopic,
@@ -36,7 +37,7 @@ await runScript({
     const admin = createKafka(config.kafka, { clientId: "setup-schema", log })
       .admin();
     try {
-      await admin.connect();
+      await connectOnce(admin);
       const { topic, partitions, replication, minIsr } = config.kafka;
       const made = await ensureTopic(admin, {
         topic,

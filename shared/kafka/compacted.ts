@@ -12,6 +12,7 @@ import {
   ensureTopic,
   type OutgoingRecord,
   type TopicShape,
+  whileTopicIsNew,
 } from "./kafka.ts";
 
 /** Kafka's resource type code for a topic (kafkajs `ConfigResourceTypes.TOPIC`). */
@@ -37,15 +38,21 @@ export async function ensureCompactedTopic(
   admin: Admin,
   shape: TopicShape,
 ): Promise<EnsureResult> {
-  const made = await ensureTopic(admin, shape);
-  const described = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: [{
-      type: TOPIC_RESOURCE,
-      name: shape.topic,
-      configNames: ["cleanup.policy"],
-    }],
+  const made = await ensureTopic(admin, {
+    ...shape,
+    configs: { ...shape.configs, "cleanup.policy": "compact" },
   });
+  if (made === "created") return made;
+  const described = await whileTopicIsNew(() =>
+    admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{
+        type: TOPIC_RESOURCE,
+        name: shape.topic,
+        configNames: ["cleanup.policy"],
+      }],
+    })
+  );
   const policy = described.resources[0]?.configEntries.find((e) =>
     e.configName === "cleanup.policy"
   )?.configValue;

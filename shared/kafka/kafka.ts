@@ -183,6 +183,8 @@ export interface TopicShape {
   partitions: number;
   replication: number;
   minIsr: number;
+  /** More topic settings to create it with (e.g. `cleanup.policy`). @default {{}} */
+  configs?: Record<string, string>;
 }
 
 /** What {@linkcode ensureTopic} did. */
@@ -218,16 +220,20 @@ export async function ensureTopic(
       topic,
       numPartitions: partitions,
       replicationFactor: replication,
-      configEntries: [{ name: "min.insync.replicas", value: String(minIsr) }],
+      configEntries: [
+        { name: "min.insync.replicas", value: String(minIsr) },
+        ...Object.entries(shape.configs ?? {}).map(([name, value]) => ({
+          name,
+          value,
+        })),
+      ],
     }],
   });
   if (created) {
     await waitForLeaders(admin, topic, partitions);
     return "created";
   }
-  const problems = await describeTopicShape(admin, topic).then((found) =>
-    diffShape(shape, found)
-  );
+  const problems = diffShape(shape, await describeTopicShape(admin, topic));
   if (problems.length > 0) {
     throw new Error(
       `Topic ${topic} exists with another shape: ${problems.join(", ")}`,
@@ -295,10 +301,16 @@ export async function describeTopicShape(
   topic: string,
 ): Promise<TopicDescription> {
   const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-  const configs = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: [{ type: 2, name: topic, configNames: ["min.insync.replicas"] }],
-  });
+  const configs = await whileTopicIsNew(() =>
+    admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{
+        type: 2,
+        name: topic,
+        configNames: ["min.insync.replicas"],
+      }],
+    })
+  );
   const entry = configs.resources[0]?.configEntries.find((e) =>
     e.configName === "min.insync.replicas"
   );
@@ -313,6 +325,33 @@ export async function describeTopicShape(
       .sort((a, b) => a.partition - b.partition),
     minIsr: Number(entry?.configValue ?? NaN),
   };
+}
+
+/**
+ * Runs an admin request about a topic, again while a broker answers that it
+ * does not host the topic yet (UNKNOWN_TOPIC_OR_PARTITION, "This server does
+ * not host this topic-partition"): right after a topic is created, or a
+ * cluster restarted, brokers learn of it one by one, and kafkajs does not
+ * retry DescribeConfigs on that answer.
+ *
+ * @param request The admin request.
+ * @returns Its answer.
+ *
+ * @example
+ * ```ts ignore
+ * const configs = await whileTopicIsNew(() => admin.describeConfigs({ includeSynonyms: false, resources }));
+ * ```
+ */
+export async function whileTopicIsNew<T>(
+  request: () => Promise<T>,
+): Promise<T> {
+  return await retry(request, {
+    maxAttempts: 40,
+    minTimeout: 100,
+    maxTimeout: 1000,
+    isRetriable: (e) =>
+      (e as { type?: string }).type === "UNKNOWN_TOPIC_OR_PARTITION",
+  });
 }
 
 function diffShape(want: TopicShape, found: TopicDescription): string[] {
@@ -553,8 +592,34 @@ export async function connectPatiently(
         error: (error as Error)?.message ?? String(error),
       }),
   }).catch((error) => {
-    throw isAuthenticationError(error) ? authenticationFailure(error) : error;
+    throw explained(error);
   });
+}
+
+/**
+ * Connects once (kafkajs retries inside); an authentication or certificate
+ * error comes out as one line naming the variables to check, as from
+ * {@linkcode connectPatiently}.
+ *
+ * @param client A kafkajs producer, consumer or admin.
+ * @returns Once connected.
+ * @throws {Error} What kafkajs threw, an authentication error explained.
+ *
+ * @example
+ * ```ts ignore
+ * await connectOnce(admin);
+ * ```
+ */
+export async function connectOnce(
+  client: { connect(): Promise<void> },
+): Promise<void> {
+  await client.connect().catch((error) => {
+    throw explained(error);
+  });
+}
+
+function explained(error: unknown): unknown {
+  return isAuthenticationError(error) ? authenticationFailure(error) : error;
 }
 
 /**

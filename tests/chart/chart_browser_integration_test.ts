@@ -69,7 +69,13 @@ Deno.test("chart page shows live candles from the real stack, follows the coin s
       { timeoutMs: 30_000 },
     );
     assert.equal(first.coin, "tBTCUSD");
-    assert.match(await page.textContent("#source") ?? "", /synthetic/);
+    // History candles can come before the first live tick, which names the
+    // source (its record header).
+    await waitFor(
+      "the source named on the page",
+      async () => /synthetic/.test(await page.textContent("#source") ?? ""),
+      { timeoutMs: 30_000 },
+    );
     assert.equal(await page.textContent("#state"), "live");
     // BTC with its pair's precision: two decimals, thousands separated.
     assert.match(

@@ -181,7 +181,7 @@ Deno.test("stack up in another checkout, on other ports, runs a JDK reachable on
     assert.equal(down.code, 0, down.text);
     assert.match(
       down.text,
-      /down \(stopped kafka-1, kafka-2, kafka-3, registry\)/,
+      /down \(stopped registry, kafka-1, kafka-2, kafka-3\)/,
     );
     for (const pid of started) {
       assert.equal(await describeProcess(pid), undefined, `pid ${pid} is gone`);

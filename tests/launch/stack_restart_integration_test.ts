@@ -94,7 +94,7 @@ Deno.test({
 
     const down = await stack.stack("down");
     assert.equal(down.code, 0, down.text);
-    assert.match(down.text, /stopped kafka-1, kafka-2, kafka-3, registry/);
+    assert.match(down.text, /stopped registry, kafka-1, kafka-2, kafka-3/);
     const again = await stack.stack("up");
     assert.equal(again.code, 0, again.text);
     assert.match(again.text, /started kafka-1, kafka-2, kafka-3, registry/);
