@@ -6,15 +6,17 @@
  * `<topic>.candles` (read from its start) comes first. `/pipeline` shows the
  * cluster (brokers, partitions, keys, the group, DLQ, registry, the
  * consumers' sink metrics) over the same SSE stream. No InfluxDB or Grafana
- * needed.
+ * needed. With every broker down it keeps serving, says so on the page and
+ * reads once Kafka answers.
  *
  * @module
  */
-import { candleCodec, createRegistry } from "@cryptocandles/avro";
-import { parseSchema, readSchema } from "@cryptocandles/avro";
+import { createRegistry } from "@cryptocandles/avro";
 import { type ChartState, createCandleStore } from "@cryptocandles/chart";
 import { createChartServer, createPipelineWatch } from "@cryptocandles/chart";
-import { createRecordHandler, seekToHistory } from "@cryptocandles/chart";
+import { connectWhenReachable } from "@cryptocandles/chart";
+import { createKafkaReachability } from "@cryptocandles/chart";
+import { startReading } from "@cryptocandles/chart";
 import { describeError, type Flags, runScript } from "@cryptocandles/config";
 import { UsageError } from "@cryptocandles/config";
 import { createKafka, describeQuorumLeader } from "@cryptocandles/kafka";
@@ -31,13 +33,27 @@ await runScript({
     const store = createCandleStore();
     const { coins } = config;
     const state: ChartState = { source: "unknown", last: {}, ticks: 0, coins };
-    const kafka = createKafka(config.kafka, { clientId: "chart", log });
+    // Probes brokers; kafkajs's warnings wait for its verdict (left out while
+    // no broker answers: one line then says so).
+    const reachability = createKafkaReachability({
+      brokers: config.kafka.brokers,
+      log,
+      latest: () => pipeline.latest(),
+    });
+    const kafkajsLog = reachability.kafkajsLog;
+    // Retries capped at 5 s: reading resumes soon after an outage ends.
+    const retry = { initialRetryTime: 300, retries: 8, maxRetryTime: 5000 };
+    const kafka = createKafka(config.kafka, {
+      clientId: "chart",
+      log: kafkajsLog,
+      retry,
+    });
     // The pipeline page's own admin gives up fast: a broker that is down
     // makes that part of the page stale instead of holding the rest.
     const quick = { initialRetryTime: 100, retries: 1 };
     const watchAdmin = createKafka(config.kafka, {
       clientId: "chart-pipeline",
-      log,
+      log: kafkajsLog,
       retry: quick,
       connectionTimeout: 1000,
     }).admin();
@@ -61,11 +77,13 @@ await runScript({
       ),
       signal,
       pipeline,
+      kafka: reachability,
     });
     const registry = createRegistry(config.registryUrl);
     const consumer = kafka.consumer({
       groupId: `chart-${crypto.randomUUID()}`,
       maxWaitTimeInMs: 50,
+      sessionTimeout: 10_000, // a member left by a crash goes sooner
     });
     const admin = kafka.admin();
     let exitCode = 0;
@@ -78,46 +96,37 @@ await runScript({
         onListen: ({ hostname, port }) =>
           log.info(`serving http://${hostname}:${port}/`, { topic }),
       }, chart.handler);
-      await Promise.all([consumer.connect(), admin.connect()]);
-      await watchAdmin.connect();
+      reachability.watch(signal);
+      const connect = () => Promise.all([consumer.connect(), admin.connect()]);
+      await connectWhenReachable(connect, reachability, {
+        signal,
+        log,
+        cluster: () => admin.describeCluster(), // its brokers are probed too
+      });
+      await watchAdmin.connect().catch(() => {}); // it connects when asked
       const since = Date.now() - hours * 3_600_000;
-      const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
-      const existing = await admin.listTopics();
-      const dlq = existing.includes(dlqTopic) ? dlqTopic : undefined;
-      const candles = `${topic}.candles`;
-      const history = existing.includes(candles)
-        ? await candleCodec(registry, `${candles}-value`)
-          .then(({ decode }) => ({ topic: candles, decode }))
-          .catch((e) => void log.warn(`no history: ${e.message}`))
-        : undefined;
-      const topics = [
+      await startReading(consumer, admin, {
         topic,
-        ...(dlq ? [dlq] : []),
-        ...(history ? [candles] : []),
-      ];
-      await consumer.subscribe({ topics, fromBeginning: true });
-      const eachMessage = createRecordHandler({
-        topic,
-        reader: parseSchema(await readSchema("v2")),
-        typeById: (id) => registry.typeById(id),
+        dlqTopic,
+        since,
+        registry,
         state,
         store,
         chart,
         watch: pipeline,
         log,
-        history: history ?? undefined,
       });
-      await consumer.run({ eachMessage });
-      await seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq });
       await server.finished;
     } catch (error) {
       const taken = error instanceof Deno.errors.AddrInUse;
-      log.error(
-        taken
-          ? `CHART_PORT ${config.chart.port} is taken by another process`
-          : describeError(error, "chart"),
-      );
-      exitCode = taken ? 2 : 1;
+      if (!signal.aborted) { // else stopped while waiting for Kafka
+        log.error(
+          taken
+            ? `CHART_PORT ${config.chart.port} is taken by another process`
+            : describeError(error, "chart"),
+        );
+        exitCode = taken ? 2 : 1;
+      }
       abort();
     } finally {
       await consumer.disconnect().catch(() => {});

@@ -4,16 +4,18 @@
  * committed only after the points are written (or the record is in the
  * dead-letter topic). Run two for the original's Python_1 and Python_2.
  * A second kafkajs consumer (group `<CONSUMER_GROUP>.candles`) writes the
- * history candles of `<KAFKA_TOPIC>.candles` to `<INFLUX_MEASUREMENT>_candles`.
+ * candles of `<KAFKA_TOPIC>.candles` to `<INFLUX_MEASUREMENT>_candles`, a
+ * table made at start (the dashboard queries it before any history comes).
  *
  * @module
  */
 import { createRegistry, parseSchema, readSchema } from "@cryptocandles/avro";
 import { type Flags, runScript } from "@cryptocandles/config";
-import { influxOptions, waitForDatabase } from "@cryptocandles/influx";
-import { assignorFor, createKafka } from "@cryptocandles/kafka";
-import { defaultPartitioner, trackAssignments } from "@cryptocandles/kafka";
-import type { Consumer } from "@cryptocandles/kafka";
+import { candleTableSchema, influxOptions } from "@cryptocandles/influx";
+import { waitForDatabase } from "@cryptocandles/influx";
+import { assignorFor, connectPatiently } from "@cryptocandles/kafka";
+import { createKafka, defaultPartitioner } from "@cryptocandles/kafka";
+import { type Consumer, trackAssignments } from "@cryptocandles/kafka";
 import type { Logger } from "@cryptocandles/runtime";
 import {
   createSink,
@@ -35,8 +37,9 @@ await runScript({
     const clientId = clientIdOf(flags);
     const kafka = createKafka(config.kafka, { clientId, log });
     const assigner = assignorFor(config.consumer.assignor);
+    const { group } = config.consumer;
     const consumer = kafka.consumer({
-      groupId: config.consumer.group,
+      groupId: group,
       partitionAssigners: [assigner],
       maxWaitTimeInMs: 100,
       // A member that dies loses its partitions after 10 s, not kafkajs's 30 s;
@@ -69,20 +72,19 @@ await runScript({
     const { topic } = config.kafka;
     const untrack = trackAssignments(consumer, assigner);
     const crashed = watchGroup(consumer, log);
-    const history = kafka.consumer({
-      groupId: `${config.consumer.group}.candles`,
-    });
+    const history = kafka.consumer({ groupId: `${group}.candles` });
+    const { measurement } = config.influx;
+    const tables = [candleTableSchema(measurement)];
     try {
-      await waitForDatabase(influx, { log, signal });
-      await Promise.all([consumer.connect(), dlq.connect(), history.connect()]);
+      await waitForDatabase(influx, { log, signal, tables });
+      await connectPatiently([consumer, dlq, history], { signal, log });
       await consumer.subscribe({ topic, fromBeginning: true });
-      const { measurement } = config.influx;
       await runCandleSink(history, {
         topic: `${topic}.candles`,
         ...{ registry, influx, measurement, log, signal },
         onFatal: (error) => (fatal ??= error, abort()),
       });
-      const { group } = config.consumer; // for the chart's pipeline page
+      // for the chart's pipeline page
       serveSinkMetrics(sink.stats, { clientId, group, topic, signal });
       await consumer.run({
         eachBatchAutoResolve: false,

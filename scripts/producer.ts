@@ -3,7 +3,8 @@
  * them to Kafka as registered Avro (Confluent wire format), keyed by pair,
  * acks=all, idempotent, with the record timestamp = event time. Before the
  * first live tick it backfills `BACKFILL` of 1-minute history candles into
- * the compacted `<topic>.candles` (only the minutes not stored yet).
+ * the compacted `<topic>.candles` (only the minutes not stored yet), and
+ * again after each reconnect of a Bitfinex source (the minutes it missed).
  *
  * @module
  */
@@ -14,7 +15,7 @@ import {
   readSchema,
   registeredType,
 } from "@cryptocandles/avro";
-import { type Candle, UnknownPairError } from "@cryptocandles/bitfinex";
+import { UnknownPairError } from "@cryptocandles/bitfinex";
 import { type Config, runScript, UsageError } from "@cryptocandles/config";
 import {
   type BufferedSender,
@@ -25,29 +26,31 @@ import {
   type Kafka,
   type Producer,
   readTopicToEnd,
+  renewWith,
   sendAll,
 } from "@cryptocandles/kafka";
-import { delay, type Logger } from "@cryptocandles/runtime";
+import { delay } from "@cryptocandles/runtime";
 import {
-  addStored,
-  backfill,
   createTickStats,
+  type GapFiller,
+  type HistoryStore,
   isLive,
   openSource,
   type SentTick as Sent,
-  type StoredSpan,
+  startHistory,
 } from "@cryptocandles/sources";
 
 const STATS_EVERY_MS = 5_000;
 /**
- * Idempotence wants unbounded retries (kafkajs retries a batch with the same
- * sequence numbers); at most 2 s apart, sending resumes within ~2 s of the
- * brokers' return (at 30 s apart it stayed stuck long after, issue 14).
+ * Idempotent, one request in flight, keys partitioned as Java does; unbounded
+ * retries at most 2 s apart: sending resumes within ~2 s of the brokers'
+ * return (at 30 s apart it stayed stuck long after, issue 14).
  */
-const SEND_RETRY = {
-  initialRetryTime: 300,
-  maxRetryTime: 2_000,
-  retries: Number.MAX_SAFE_INTEGER,
+const PRODUCER = {
+  idempotent: true,
+  maxInFlightRequests: 1,
+  createPartitioner: defaultPartitioner,
+  retry: { initialRetryTime: 300, maxRetryTime: 2_000, retries: 2 ** 53 - 1 },
 };
 const FLUSH_MS = 7_000; // to send what is buffered after SIGTERM (hard exit: 10 s)
 
@@ -59,29 +62,25 @@ await runScript({
       log,
       retry: { initialRetryTime: 300, maxRetryTime: 2_000, retries: 5 },
     });
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: defaultPartitioner,
-      retry: SEND_RETRY,
-    });
+    const newProducer = () => kafka.producer(PRODUCER);
+    let producer = newProducer(), failure: unknown;
     const stats = createTickStats(config.coins);
     let sender: BufferedSender<Sent> | undefined;
+    let history: GapFiller | undefined;
     let timer: ReturnType<typeof setInterval> | undefined;
-    let failure: unknown;
     try {
       const { source, kafka: { topic }, coins } = config;
       const registry = createRegistry(config.registryUrl);
       const { id: schemaId, type } = await readSchema("v2")
         .then((text) => registeredType(registry, `${topic}-value`, text));
       await connectPatiently(producer, { signal, log });
-      if (config.producer.backfillMs > 0) {
-        await backfillHistory(config, kafka, producer, { signal, log });
-      }
+      const open = () => candleStore(config, kafka, () => producer, signal);
+      history = await startHistory(config, { open, signal, log });
       const capacity = config.producer.buffer;
       sender = createBufferedSender<Sent>(producer, {
         topic,
         capacity,
+        log,
         dropOldest: isLive(config), // a file or a flat-out walk waits instead
         toRecord: ({ ticker: t, value }) => ({
           key: t.nombre,
@@ -91,11 +90,17 @@ await runScript({
         }),
         onAcked: stats.onAcked,
         onDropped: (sent) => stats.onDropped(sent, capacity, log),
+        renew: renewWith(newProducer, {
+          signal,
+          log,
+          use: (p) => producer = p,
+        }),
       });
       log.info("sending", { source, topic, schemaId, coins: coins.join() });
       const { counts } = sender;
       timer = setInterval(() => stats.log(log, counts()), STATS_EVERY_MS);
-      for await (const ticker of openSource(config, { signal, log })) {
+      const live = { signal, log, onReconnect: history?.reconnected };
+      for await (const ticker of openSource(config, live)) {
         await sender.push({
           ticker,
           value: encodeWire(schemaId, type, ticker),
@@ -106,6 +111,7 @@ await runScript({
       if (!signal.aborted) failure = error;
     } finally {
       const left = await sender?.flush(Date.now() + FLUSH_MS);
+      await history?.idle(1_000); // a page of history under way
       failure ??= sender?.failure;
       clearInterval(timer);
       await Promise.race([producer.disconnect().catch(() => {}), delay(1_000)]);
@@ -123,27 +129,22 @@ await runScript({
   },
 });
 
-/** Sends what `<topic>.candles` lacks; only an unknown pair is fatal. */
-async function backfillHistory(
+/** The compacted `<topic>.candles`: the candles it holds, and adding to them. */
+async function candleStore(
   config: Config,
   kafka: Kafka,
-  producer: Producer,
-  { signal, log }: { signal: AbortSignal; log: Logger },
-) {
+  producer: () => Producer,
+  signal: AbortSignal,
+): Promise<HistoryStore> {
   const topic = `${config.kafka.topic}.candles`;
-  try {
-    const registry = createRegistry(config.registryUrl);
-    const codec = await candleCodec(registry, `${topic}-value`);
-    const stored = new Map<string, StoredSpan>();
-    await readTopicToEnd(kafka, topic, {
-      signal,
-      onMessage: async (m) => addStored(stored, await codec.decode(m.value)),
-    });
-    const send = (candles: Candle[]) =>
-      sendAll(producer, topic, candles.map(codec.toRecord));
-    await backfill(config, { stored, signal, log, send });
-  } catch (error) {
-    if (error instanceof UnknownPairError || signal.aborted) throw error;
-    log.warn(`backfill: stopped (${(error as Error).message}); going live`);
-  }
+  const registry = createRegistry(config.registryUrl);
+  const codec = await candleCodec(registry, `${topic}-value`);
+  return {
+    read: (onCandle) =>
+      readTopicToEnd(kafka, topic, {
+        signal,
+        onMessage: async (m) => onCandle(await codec.decode(m.value)),
+      }),
+    send: (candles) => sendAll(producer(), topic, candles.map(codec.toRecord)),
+  };
 }

@@ -8,12 +8,8 @@
  *
  * @module
  */
-import {
-  createLogger,
-  exists,
-  runCommand,
-  runInForeground,
-} from "@cryptocandles/runtime";
+import { createLogger, runInForeground } from "@cryptocandles/runtime";
+import { ensureVenv } from "./venv.ts";
 import { stackDown, stackUp } from "@cryptocandles/launch";
 
 const log = createLogger("test");
@@ -22,7 +18,7 @@ let started: string[] = [];
 let code = 1;
 try {
   started = await stackUp({ log });
-  await ensureVenv();
+  await ensureVenv((m) => log.info(m));
   const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
   // The test files run under the same permission set as this runner (not
   // -q: it would hide the tests' own output, so Deno's one "experimental"
@@ -40,23 +36,3 @@ try {
   }
 }
 Deno.exit(code);
-
-/** Creates .venv with the InfluxDB double's packages when missing. */
-async function ensureVenv(): Promise<void> {
-  const requirements = "tests/doubles/requirements.txt";
-  if (!(await exists(requirements))) return;
-  const marker = ".venv/.requirements";
-  const wanted = await Deno.readTextFile(requirements);
-  if ((await Deno.readTextFile(marker).catch(() => "")) === wanted) return;
-  log.info("creating .venv for the InfluxDB double (once)");
-  await runCommand("python3", ["-m", "venv", ".venv"]);
-  await runCommand(".venv/bin/python", [
-    "-m",
-    "pip",
-    "install",
-    "-q",
-    "-r",
-    requirements,
-  ]);
-  await Deno.writeTextFile(marker, wanted);
-}

@@ -104,6 +104,8 @@ globalThis.chartData = {
 };
 let events;
 let lastEventAt = 0;
+/** What the server says of Kafka: state (connecting, reachable, unreachable), since, error. */
+let kafka;
 
 function bar(c) {
   return {
@@ -132,18 +134,49 @@ function setState(state) {
     ? "reconnecting…"
     : state === "stale"
     ? "no data for 20 s"
+    : state === "kafka-unreachable"
+    ? `Kafka unreachable since ${sinceLabel(kafka.since)}`
+    : state === "kafka-connecting"
+    ? "connecting to Kafka…"
     : "connecting…";
+  badge.title = state === "kafka-unreachable" && kafka.error
+    ? `${kafka.error}; the server keeps retrying`
+    : "";
   badge.className = `badge state-${state}`;
+}
+
+/** When an outage began: its time, with the date when it is not today. */
+function sinceLabel(iso) {
+  const seconds = Date.parse(iso) / 1000;
+  const day = { year: "numeric", month: "2-digit", day: "2-digit" };
+  const today = formatTime(Date.now() / 1000, day) === formatTime(seconds, day);
+  return formatTime(seconds, {
+    ...(today ? {} : { day: "numeric", month: "short" }),
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
 }
 
 // The badge follows the EventSource itself: "live" while it is open and
 // events arrive (the server pings every 15 s), "reconnecting…" while the
-// browser retries, never a stale word left by an earlier error.
+// browser retries, never a stale word left by an earlier error. While the
+// server cannot reach Kafka (its `kafka` events), it says so instead.
 function syncState() {
   if (!events) return setState("connecting");
   if (events.readyState === EventSource.CONNECTING) return setState("down");
   if (events.readyState === EventSource.CLOSED) return setState("down");
+  if (kafka?.state === "unreachable") return setState("kafka-unreachable");
+  if (kafka?.state === "connecting") return setState("kafka-connecting");
   setState(Date.now() - lastEventAt > 20_000 ? "stale" : "live");
+}
+
+/** The server's word on Kafka (snapshots, pings and `kafka` events). */
+function setKafka(status) {
+  if (!status) return;
+  kafka = status;
+  globalThis.chartData.kafka = status;
 }
 
 function heard() {
@@ -210,6 +243,7 @@ function connect() {
     volumeSeries.setData(snap.candles.map(volumeBar));
     chart.timeScale().scrollToRealTime();
     showLast(snap.last, snap.source);
+    setKafka(snap.kafka);
     heard();
     refreshCoins();
   });
@@ -225,7 +259,14 @@ function connect() {
     showLast(update.last, update.source);
     heard();
   });
-  events.addEventListener("ping", heard);
+  events.addEventListener("ping", (e) => {
+    setKafka(JSON.parse(e.data).kafka);
+    heard();
+  });
+  events.addEventListener("kafka", (e) => {
+    setKafka(JSON.parse(e.data));
+    heard();
+  });
   events.onopen = heard;
   events.onerror = syncState;
 }
@@ -292,6 +333,7 @@ el("utc").addEventListener("click", () => {
 });
 function markUtc() {
   el("utc").setAttribute("aria-pressed", String(view.utc));
+  syncState(); // the outage's time in the chosen zone
 }
 markUtc();
 

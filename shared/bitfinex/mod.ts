@@ -15,7 +15,7 @@
  * @module
  */
 export { UnknownPairError } from "./errors.ts";
-export { bitfinexWsTicks, type WsOptions } from "./ws.ts";
+export { bitfinexWsTicks, type ReconnectEvent, type WsOptions } from "./ws.ts";
 export { bitfinexRestTicks, type RestOptions } from "./rest.ts";
 export {
   bitfinexCandles,

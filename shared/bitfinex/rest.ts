@@ -8,6 +8,7 @@ import type { Logger } from "@cryptocandles/runtime";
 import { backoff, delay, type RetryOptions } from "@cryptocandles/runtime";
 import { type Ticker, tickerFromArray } from "@cryptocandles/ticker";
 import { UnknownPairError } from "./errors.ts";
+import type { ReconnectEvent } from "./ws.ts";
 
 /** Options for {@linkcode bitfinexRestTicks}. */
 export interface RestOptions {
@@ -29,12 +30,18 @@ export interface RestOptions {
   fetch?: typeof fetch;
   /** Clock for event times. @default {Date.now} */
   now?: () => number;
+  /**
+   * Told when a poll answers again after failed ones (`connection` 0), once
+   * per outage, so the caller can fetch the history of the time in between.
+   * Rate-limit waits are no outage. @default {undefined}
+   */
+  onReconnect?: (event: ReconnectEvent) => void;
 }
 
 /**
  * Polls `GET /tickers?symbols=…` every `pollMs`. A 429 or `ERR_RATE_LIMIT`
  * answer waits `rateLimitWaitMs` before the next request; other failures
- * retry with back-off.
+ * retry with back-off, and the first answer after them tells `onReconnect`.
  *
  * @param options URL, pairs, interval, signal, logger.
  * @returns Tickers, one per pair per poll, event time = answer time.
@@ -61,6 +68,7 @@ export async function* bitfinexRestTicks(
   const policy = { minTimeout: 1000, maxTimeout: 60_000, ...options.backoff };
   const endpoint = `${url}/tickers?symbols=${coins.join(",")}`;
   let failures = 0;
+  let lostAt: number | undefined;
   while (!signal.aborted) {
     let wait = pollMs;
     try {
@@ -94,6 +102,15 @@ export async function* bitfinexRestTicks(
           throw new UnknownPairError(missing, "absent from GET /tickers");
         }
         failures = 0;
+        if (lostAt !== undefined) {
+          const downMs = at - lostAt;
+          lostAt = undefined;
+          log.info(
+            `bitfinex: answering again after ${Math.round(downMs / 1000)} s`,
+            { downMs },
+          );
+          options.onReconnect?.({ connection: 0, downMs });
+        }
         for (const coin of coins) {
           yield tickerFromArray(coin, rows.get(coin), at);
         }
@@ -102,6 +119,7 @@ export async function* bitfinexRestTicks(
       if (error instanceof UnknownPairError) throw error;
       if (signal.aborted) return;
       wait = backoff(++failures, policy);
+      lostAt ??= now();
       log.warn(`bitfinex: ${(error as Error).message}; retrying in ${wait} ms`);
     }
     await delay(wait, signal).catch(() => {});

@@ -34,6 +34,22 @@ export interface WsOptions {
   infoWaitMs?: number;
   /** Clock for event times, the watchdog and the maintenance limit. @default {Date.now} */
   now?: () => number;
+  /**
+   * Told when a connection is subscribed again after it was lost (a drop,
+   * the watchdog, info 20051), once per outage: the ticks of the time in
+   * between were never received, so the caller can fetch that history.
+   * Not told on the first connection, nor on a resubscription after 20061.
+   * @default {undefined}
+   */
+  onReconnect?: (event: ReconnectEvent) => void;
+}
+
+/** What {@linkcode WsOptions.onReconnect} is told. */
+export interface ReconnectEvent {
+  /** The connection (0, 1, … per group of 25 pairs). */
+  connection: number;
+  /** Milliseconds from the loss of the link to the new subscription, on the clock. */
+  downMs: number;
 }
 
 /** Bitfinex's limit of channels on one connection. */
@@ -50,7 +66,8 @@ const CLOSE_GRACE_MS = 2000;
  * (maintenance, docs.bitfinex.com/docs/ws-general "Info Messages") and
  * info 20060 pause the watchdog and wait for 20061, which (re)subscribes; a
  * maintenance longer than `maintenanceMs` reconnects with back-off. `conf`,
- * `pong` and `unsubscribed` events are tolerated.
+ * `pong` and `unsubscribed` events are tolerated. Once a lost connection
+ * is subscribed again, `onReconnect` is told (and a line logged).
  *
  * @param options URL, pairs, signal, logger, watchdog and back-off.
  * @returns Tickers as they arrive, event time = arrival time.
@@ -100,10 +117,26 @@ async function connectionLoop(
     ...options.backoff,
   };
   let failures = 0;
+  let lostAt: number | undefined;
+  const onSubscribed = () => {
+    if (lostAt === undefined) return;
+    const downMs = now() - lostAt;
+    lostAt = undefined;
+    log.info(`bitfinex: reconnected after ${Math.round(downMs / 1000)} s`, {
+      connection: index,
+      downMs,
+    });
+    try {
+      options.onReconnect?.({ connection: index, downMs });
+    } catch (error) {
+      log.warn(`bitfinex: onReconnect failed: ${(error as Error).message}`);
+    }
+  };
   while (!signal.aborted) {
-    const outcome = await runConnection(options, index, push);
+    const outcome = await runConnection(options, index, push, onSubscribed);
     if (signal.aborted) return;
     if (outcome.fatal) throw outcome.fatal;
+    lostAt ??= now();
     failures = outcome.subscribed ? 1 : failures + 1;
     const wait = backoff(failures, policy);
     log.warn(`bitfinex: ${outcome.reason}; reconnecting in ${wait} ms`, {
@@ -124,6 +157,7 @@ function runConnection(
   options: WsOptions,
   index: number,
   push: (ticker: Ticker) => void,
+  onSubscribed: () => void,
 ): Promise<Outcome> {
   const {
     url,
@@ -266,6 +300,7 @@ function runConnection(
         msg.event === "subscribed" && msg.chanId !== undefined && msg.symbol
       ) {
         channels.set(msg.chanId, msg.symbol);
+        if (!subscribed) onSubscribed();
         subscribed = true;
       } else if (msg.event === "error") {
         const pair = msg.symbol ?? coins.find((c) => msg.msg?.includes(c));

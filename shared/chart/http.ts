@@ -1,7 +1,8 @@
 /**
  * The chart page's HTTP side: the page and lightweight-charts (served from
  * node_modules, no CDN), Server-Sent Events (a snapshot on connect, then
- * candle updates), and JSON endpoints for candles and status.
+ * candle updates, Kafka's reachability), and JSON endpoints for candles and
+ * status.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import {
   isInterval,
 } from "./candles.ts";
 import type { PipelineWatch } from "./pipeline.ts";
+import type { KafkaReachability } from "./reachability.ts";
 import { delay } from "@cryptocandles/runtime";
 
 /** The latest tick of a coin, for the page's header. */
@@ -45,6 +47,12 @@ export interface ChartServerOptions {
   signal: AbortSignal;
   /** The cluster behind `/pipeline`; without it, `/api/pipeline` answers 404. */
   pipeline?: PipelineWatch;
+  /**
+   * Whether Kafka is reachable: in snapshots, pings and `/api/status`, and
+   * pushed to every page (`kafka` events) when it changes; it also gets
+   * the pipeline snapshots.
+   */
+  kafka?: KafkaReachability;
 }
 
 /** One open SSE connection. */
@@ -88,9 +96,21 @@ export interface ChartServer {
  * ```
  */
 export function createChartServer(options: ChartServerOptions): ChartServer {
-  const { store, state, pageDir, libraryFile, signal, pipeline } = options;
+  const { store, state, pageDir, libraryFile, signal, pipeline, kafka } =
+    options;
   const clients = new Set<ChartClient>();
   let pumping = false;
+  const unwatch = kafka?.onChange((status) => {
+    for (const c of clients) c.send("kafka", status);
+  });
+  signal.addEventListener("abort", () => unwatch?.(), { once: true });
+
+  /** A pipeline snapshot, also told to the Kafka watch. */
+  async function pipelineSnapshot(watch: PipelineWatch) {
+    const snapshot = await watch.snapshot();
+    kafka?.observe(snapshot);
+    return snapshot;
+  }
 
   /** Sends a snapshot every interval while some page shows the pipeline. */
   async function pump(): Promise<void> {
@@ -99,7 +119,7 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
     try {
       while (!signal.aborted && [...clients].some((c) => c.pipeline)) {
         const started = Date.now();
-        const snapshot = await pipeline.snapshot();
+        const snapshot = await pipelineSnapshot(pipeline);
         for (const c of clients) if (c.pipeline) c.send("pipeline", snapshot);
         const wait = pipeline.intervalMs - (Date.now() - started);
         await delay(Math.max(wait, 0), signal).catch(() => {});
@@ -115,6 +135,7 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
       interval,
       source: state.source,
       last: state.last[coin],
+      kafka: kafka?.status(),
       // the newest candles; the page asks for older ones as it scrolls
       candles: store.candles(coin, interval).slice(-SNAPSHOT_CANDLES),
     };
@@ -163,7 +184,8 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
         if (wantsPipeline && known) client.send("pipeline", known);
         if (wantsPipeline) pump();
         keepAlive = setInterval(
-          () => client.send("ping", { ticks: state.ticks }),
+          () =>
+            client.send("ping", { ticks: state.ticks, kafka: kafka?.status() }),
           15_000,
         );
         signal.addEventListener("abort", close, { once: true });
@@ -236,7 +258,7 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
         );
       case "/api/pipeline":
         return pipeline
-          ? json(await pipeline.snapshot())
+          ? json(await pipelineSnapshot(pipeline))
           : json({ error: "no pipeline view on this server" }, 404);
       case "/lightweight-charts.js":
         return await file(libraryFile, "text/javascript; charset=utf-8");
@@ -250,6 +272,7 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
           ticks: state.ticks,
           coins: allCoins(),
           last: state.last,
+          kafka: kafka?.status(),
         });
       default:
         return json({ error: "not found" }, 404);

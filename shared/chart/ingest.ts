@@ -1,5 +1,7 @@
 /**
- * What the chart server does with each record it reads: ticks become
+ * What the chart server reads and does with each record: the ticker topic
+ * from the history's start, the history topic from its start and the
+ * dead-letter topic's last records ({@linkcode startReading}); ticks become
  * candles, the header's last prices and SSE updates; every record tells the
  * pipeline watch its key's partition; dead letters go to its DLQ panel.
  *
@@ -7,8 +9,12 @@
  */
 import {
   type AvroType,
+  candleCodec,
   type CandleRecord,
   decodeValue,
+  parseSchema,
+  readSchema,
+  type RegistryClient,
 } from "@cryptocandles/avro";
 import type { Admin, Consumer, KafkaMessage } from "@cryptocandles/kafka";
 import type { Logger } from "@cryptocandles/runtime";
@@ -163,4 +169,74 @@ export async function seekToHistory(
     const offset = Math.max(Number(low), Number(high) - deadLetters);
     consumer.seek({ topic: dlqTopic, partition, offset: String(offset) });
   }
+}
+
+/** Options for {@linkcode startReading}. */
+export interface StartReadingOptions {
+  /** The ticker topic (its history topic is `<topic>.candles`). */
+  topic: string;
+  /** The dead-letter topic, read when it exists. */
+  dlqTopic: string;
+  /** Ticks from this time on, ms since the epoch. */
+  since: number;
+  /** Writer schemas of the records, and the history topic's. */
+  registry: RegistryClient;
+  state: ChartState;
+  store: CandleStore;
+  chart: ChartServer;
+  /** Told every record's key and partition, and every dead letter. */
+  watch?: PipelineWatch;
+  log: Logger;
+}
+
+/**
+ * Subscribes the chart's consumer to the ticker topic, and to the
+ * dead-letter and history topics when they exist, runs it with
+ * {@linkcode createRecordHandler} and seeks as {@linkcode seekToHistory}
+ * does (ticks since `since`). History without its schema is left out with
+ * one warning.
+ *
+ * @param consumer A connected consumer, not yet running.
+ * @param admin A connected admin client.
+ * @param options Topics, start time, registry, state, candles, server, watch and logger.
+ * @returns Once the consumer runs.
+ *
+ * @example
+ * ```ts ignore
+ * import { startReading } from "@cryptocandles/chart";
+ * const since = Date.now() - 24 * 3_600_000;
+ * await startReading(consumer, admin, { topic, dlqTopic, since, registry, state, store, chart, log });
+ * ```
+ */
+export async function startReading(
+  consumer: Consumer,
+  admin: Admin,
+  options: StartReadingOptions,
+): Promise<void> {
+  const { topic, dlqTopic, since, registry, state, store, chart, log } =
+    options;
+  const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
+  const existing = await admin.listTopics();
+  const dlq = existing.includes(dlqTopic) ? dlqTopic : undefined;
+  const candles = `${topic}.candles`;
+  const history = existing.includes(candles)
+    ? await candleCodec(registry, `${candles}-value`)
+      .then(({ decode }) => ({ topic: candles, decode }))
+      .catch((e) => void log.warn(`no history: ${e.message}`))
+    : undefined;
+  const topics = [topic, ...(dlq ? [dlq] : []), ...(history ? [candles] : [])];
+  await consumer.subscribe({ topics, fromBeginning: true });
+  const eachMessage = createRecordHandler({
+    topic,
+    reader: parseSchema(await readSchema("v2")),
+    typeById: (id) => registry.typeById(id),
+    state,
+    store,
+    chart,
+    watch: options.watch,
+    log,
+    history: history ?? undefined,
+  });
+  await consumer.run({ eachMessage });
+  await seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq });
 }

@@ -2,8 +2,9 @@
  * The built-in chart page's server side: OHLC candles built from ticks at
  * every interval ({@linkcode createCandleStore}) and the HTTP/SSE server that
  * serves the page, its JSON API and live candle updates
- * ({@linkcode createChartServer}), and the pipeline page's cluster snapshot
- * ({@linkcode createPipelineWatch}).
+ * ({@linkcode createChartServer}), the pipeline page's cluster snapshot
+ * ({@linkcode createPipelineWatch}), and whether Kafka is reachable at all
+ * ({@linkcode createKafkaReachability}, {@linkcode connectWhenReachable}).
  *
  * @example Candles from ticks
  * ```ts
@@ -39,6 +40,8 @@ export {
   type RecordHandlerOptions,
   type SeekOptions,
   seekToHistory,
+  startReading,
+  type StartReadingOptions,
 } from "./ingest.ts";
 export {
   type BrokerView,
@@ -56,3 +59,13 @@ export {
   type SubjectView,
   type TopicView,
 } from "./pipeline.ts";
+export {
+  connectWhenReachable,
+  type ConnectWhenReachableOptions,
+  createKafkaReachability,
+  type KafkaReachability,
+  type KafkaReachabilityOptions,
+  type KafkaState,
+  type KafkaStatus,
+  kafkaVerdict,
+} from "./reachability.ts";

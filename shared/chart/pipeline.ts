@@ -522,7 +522,8 @@ async function withDeadline<T>(
   }
 }
 
-async function tcpProbe(host: string, port: number): Promise<boolean> {
+/** Whether `host:port` accepts a TCP connection within 1 s (for the package's own modules). */
+export async function tcpProbe(host: string, port: number): Promise<boolean> {
   const connecting = Deno.connect({ hostname: host, port });
   try {
     (await withDeadline(connecting, 1000, "probe")).close();

@@ -8,6 +8,10 @@
  */
 import { escape } from "@influxdata/influxdb3-client";
 import type { Candle } from "@cryptocandles/ticker";
+import type { TableSchema } from "./influx.ts";
+
+/** The float fields of a candle point, in the order the line writes them. */
+const PRICE_FIELDS = ["close", "high", "low", "open", "volume"] as const;
 
 /** What a candle line needs (the record of `@cryptocandles/ticker`). */
 export type CandleFields = Candle;
@@ -45,7 +49,7 @@ export function candleTable(measurement: string): string {
  * ```
  */
 export function candleLine(measurement: string, candle: CandleFields): string {
-  const fields = (["close", "high", "low", "open", "volume"] as const).map(
+  const fields = PRICE_FIELDS.map(
     (name) => {
       const value = candle[name];
       if (!Number.isFinite(value)) {
@@ -62,4 +66,31 @@ export function candleLine(measurement: string, candle: CandleFields): string {
   },interval=${escape.tag(candle.interval)} ${fields.join(",")} ${
     Math.trunc(candle.start)
   }`;
+}
+
+/**
+ * The history table as {@linkcode ensureTable} declares it: the columns
+ * {@linkcode candleLine} writes, tags `Coin` and `interval`, float64
+ * open/high/low/close/volume and bool `empty`. Made at the consumer's
+ * start, it lets the dashboard's candle panel (ticks UNION history) run
+ * before any history arrives (`BACKFILL=0`).
+ *
+ * @param measurement `INFLUX_MEASUREMENT`.
+ * @returns The `<measurement>_candles` table's schema.
+ *
+ * @example
+ * ```ts
+ * import { candleTableSchema } from "@cryptocandles/influx";
+ * console.log(candleTableSchema("criptomonedas").tags); // ["Coin", "interval"]
+ * ```
+ */
+export function candleTableSchema(measurement: string): TableSchema {
+  return {
+    table: candleTable(measurement),
+    tags: ["Coin", "interval"],
+    fields: [
+      ...PRICE_FIELDS.map((name) => ({ name, type: "float64" as const })),
+      { name: "empty", type: "bool" },
+    ],
+  };
 }

@@ -13,7 +13,7 @@
  * writes in chunks of at most 5,000 lines, gzip, a request timeout, retries
  * with jittered back-off on network errors, 5xx and 429 (honouring
  * Retry-After), per-line rejections of a 400, SQL queries over
- * `/api/v3/query_sql`, and database creation.
+ * `/api/v3/query_sql`, and database and table creation.
  *
  * @module
  */
@@ -325,6 +325,62 @@ export async function ensureDatabase(
     if (error.status === 409 || /already exists/i.test(answer)) return "exists";
     throw error;
   }
+}
+
+/**
+ * A column type of `POST /api/v3/configure/table`: InfluxDB 3 Core's
+ * `FieldType` (influxdata/influxdb, influxdb3_types/src/http.rs), serialised
+ * in lowercase.
+ */
+export type FieldType = "utf8" | "int64" | "uint64" | "float64" | "bool";
+
+/** A table as `POST /api/v3/configure/table` declares it. */
+export interface TableSchema {
+  /** The table's name. */
+  table: string;
+  /** Its tag columns, in the order of its series key. */
+  tags: string[];
+  /** Its field columns and their types. */
+  fields: { name: string; type: FieldType }[];
+}
+
+/**
+ * Creates a table with its tags and fields when it does not exist
+ * (`POST /api/v3/configure/table`), so queries that name it find it before
+ * any point is written: a query of a missing table fails ("table … not
+ * found"), one of an empty table returns no rows.
+ *
+ * InfluxDB 3 Core (influxdata/influxdb, influxdb3_server/src/http.rs
+ * `create_table`; influxdb3_catalog/src/catalog/update.rs) answers 200 with
+ * an empty body when it made the table (and the database, when missing),
+ * and 409 "attempted to create a resource that already exists" when the
+ * table is there.
+ *
+ * @param influx Where, and which database.
+ * @param schema The table, its tags and its fields.
+ * @returns `"created"` or `"exists"`.
+ * @throws {InfluxWriteError} When InfluxDB refuses (a bad body: 400) or does not answer.
+ *
+ * @example
+ * ```ts ignore
+ * await ensureTable(influx, { table: "t", tags: ["Coin"], fields: [{ name: "close", type: "float64" }] });
+ * ```
+ */
+export async function ensureTable(
+  influx: InfluxOptions,
+  schema: TableSchema,
+): Promise<"created" | "exists"> {
+  const { status } = await httpRequest(
+    `${influx.host}/api/v3/configure/table`,
+    {
+      ...requestOptions(influx, "create table"),
+      method: "POST",
+      body: { db: influx.database, ...schema },
+      expect: [409],
+      parse: "none",
+    },
+  );
+  return status === 409 ? "exists" : "created";
 }
 
 /**

@@ -12,5 +12,10 @@
  * @module
  */
 export * from "./influx.ts";
-export { type CandleFields, candleLine, candleTable } from "./candles.ts";
-export { waitForDatabase } from "./wait.ts";
+export {
+  type CandleFields,
+  candleLine,
+  candleTable,
+  candleTableSchema,
+} from "./candles.ts";
+export { waitForDatabase, type WaitForDatabaseOptions } from "./wait.ts";

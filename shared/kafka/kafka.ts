@@ -399,6 +399,25 @@ export interface BufferedSenderOptions<T> {
   onAcked?: (items: readonly T[]) => void;
   /** Called with every item dropped to make room. */
   onDropped?: (item: T) => void;
+  /**
+   * Gives a fresh producer (a new producer id) when the cluster has lost
+   * this one's sequence ({@linkcode isSequenceLoss}: after a leader dies
+   * with a batch unacknowledged, kafkajs keeps sending sequence numbers the
+   * new leader refuses as out of order, and, unlike Java's producer, never
+   * bumps its epoch). The batch is then sent again by the new producer:
+   * what the old leader had written of it without answering is in Kafka
+   * twice (the same key and timestamp, so the same point). Without it,
+   * such an error stops sending like any other non-retriable one.
+   */
+  renew?: (stale: Producer, error: unknown) => Promise<Producer>;
+  /**
+   * Wait before sending a batch again that kafkajs gave up on because the
+   * cluster could not be reached ({@linkcode isUnreachable}: every broker
+   * down outlasts kafkajs's own retries), in ms. @default {1000}
+   */
+  retryMs?: number;
+  /** Told once when the cluster becomes unreachable, and once when it takes records again. */
+  log?: Logger;
 }
 
 /** What a {@linkcode BufferedSender} holds and has done. */
@@ -437,7 +456,8 @@ export interface BufferedSender<T> {
  * the cluster, new items wait in the buffer; when it is full the oldest
  * waiting item is dropped and counted (`dropOldest`), or `push` waits.
  * A batch kafkajs gives up on (a non-retriable error) is put back and
- * `failure` is set; nothing more is sent.
+ * `failure` is set; nothing more is sent — unless the error is a lost
+ * idempotence sequence and `renew` is given: then a new producer sends it.
  *
  * @param producer A connected kafkajs producer.
  * @param options Topic, capacity, drop policy and callbacks.
@@ -466,10 +486,15 @@ export function createBufferedSender<T>(
     toRecord,
     onAcked,
     onDropped,
+    renew,
+    retryMs = 1_000,
+    log,
   } = options;
+  let unreachableSince: number | undefined;
   const waiting: T[] = [];
   let batch: T[] = [];
   let inFlight: Promise<void> | undefined;
+  let current = producer;
   let acked = 0;
   let dropped = 0;
   let failure: unknown;
@@ -483,7 +508,7 @@ export function createBufferedSender<T>(
     if (inFlight || waiting.length === 0 || failure !== undefined) return;
     batch = waiting.splice(0, Math.min(maxBatch, capacity));
     const sent = batch;
-    inFlight = producer.send({
+    inFlight = current.send({
       topic,
       acks: -1,
       messages: sent.map((item) => {
@@ -493,8 +518,36 @@ export function createBufferedSender<T>(
     }).then(() => {
       acked += sent.length;
       onAcked?.(sent);
-    }, (error) => {
+      if (unreachableSince !== undefined) {
+        log?.info(
+          `Kafka takes records again after ${
+            Math.round((Date.now() - unreachableSince) / 1000)
+          } s`,
+        );
+        unreachableSince = undefined;
+      }
+    }, async (error) => {
       waiting.unshift(...sent);
+      if (isUnreachable(error)) {
+        if (unreachableSince === undefined) {
+          unreachableSince = Date.now();
+          log?.warn(
+            `Kafka unreachable (${
+              (error as Error)?.message
+            }): holding up to ${capacity} records and sending again`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, retryMs));
+        return;
+      }
+      if (renew && isSequenceLoss(error)) {
+        // Sending waits for the new producer: inFlight stays set till then.
+        current = await renew(current, error).catch((e) => {
+          failure ??= e;
+          return current;
+        });
+        return;
+      }
       failure ??= error ?? new Error("send failed");
     }).finally(() => {
       batch = [];
@@ -543,6 +596,108 @@ export function createBufferedSender<T>(
   };
 }
 
+/**
+ * A {@linkcode BufferedSenderOptions.renew} that connects a new producer
+ * from `make` (waiting for the cluster as {@linkcode connectPatiently}
+ * does), hands it to `use`, disconnects the stale one and logs one line.
+ *
+ * @param make Makes a producer with the same options.
+ * @param options Where the new producer goes, abort signal and logger.
+ * @returns The renew function.
+ *
+ * @example
+ * ```ts ignore
+ * let producer = make();
+ * createBufferedSender(producer, { ...options, renew: renewWith(make, { use: (p) => producer = p, log }) });
+ * ```
+ */
+export function renewWith(
+  make: () => Producer,
+  options: ConnectPatientlyOptions & { use: (producer: Producer) => void },
+): (stale: Producer, error: unknown) => Promise<Producer> {
+  return async (stale, error) => {
+    options.log?.warn(
+      `Kafka no longer accepts this producer's sequence (${
+        (error as Error)?.message
+      }): sending again as a new producer`,
+    );
+    const fresh = make();
+    await connectPatiently(fresh, options);
+    options.use(fresh);
+    await stale.disconnect().catch(() => {});
+    return fresh;
+  };
+}
+
+/**
+ * Whether kafkajs gave up a send because no broker could be reached or
+ * answered in time (connection refused or closed, request timeouts, its own
+ * retries exhausted on those): an outage to wait out, not a refusal.
+ *
+ * @param error What a kafkajs send threw.
+ * @returns True for those errors.
+ *
+ * @example
+ * ```ts
+ * import { isUnreachable } from "@cryptocandles/kafka";
+ * console.log(isUnreachable({ name: "KafkaJSConnectionError" })); // true
+ * ```
+ */
+export function isUnreachable(error: unknown, depth = 0): boolean {
+  if (typeof error !== "object" || error === null || depth > 4) return false;
+  const e = error as {
+    name?: string;
+    retriable?: boolean;
+    cause?: unknown;
+    originalError?: unknown;
+  };
+  return UNREACHABLE.has(e.name ?? "") ||
+    (e.retriable === true && e.name !== "KafkaJSProtocolError") ||
+    isUnreachable(e.originalError, depth + 1) ||
+    isUnreachable(e.cause, depth + 1);
+}
+
+const UNREACHABLE = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSNumberOfRetriesExceeded",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSMetadataNotLoaded",
+]);
+
+/**
+ * Whether a send failed because the cluster no longer accepts the
+ * producer's idempotence sequence (OUT_OF_ORDER_SEQUENCE_NUMBER,
+ * UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH): a new producer id cures it.
+ *
+ * @param error What a kafkajs send threw.
+ * @returns True for those errors, wherever kafkajs wrapped them.
+ *
+ * @example
+ * ```ts
+ * import { isSequenceLoss } from "@cryptocandles/kafka";
+ * console.log(isSequenceLoss({ type: "OUT_OF_ORDER_SEQUENCE_NUMBER" })); // true
+ * ```
+ */
+export function isSequenceLoss(error: unknown, depth = 0): boolean {
+  if (typeof error !== "object" || error === null || depth > 4) return false;
+  const e = error as {
+    type?: string;
+    cause?: unknown;
+    originalError?: unknown;
+  };
+  return SEQUENCE_LOSS.has(e.type ?? "") ||
+    isSequenceLoss(e.originalError, depth + 1) ||
+    isSequenceLoss(e.cause, depth + 1);
+}
+
+const SEQUENCE_LOSS = new Set([
+  "OUT_OF_ORDER_SEQUENCE_NUMBER",
+  "UNKNOWN_PRODUCER_ID",
+  "INVALID_PRODUCER_EPOCH",
+]);
+
 /** Options for {@linkcode connectPatiently}. */
 export interface ConnectPatientlyOptions {
   /** Stops the waiting (the promise then rejects with the abort reason). */
@@ -561,7 +716,7 @@ export interface ConnectPatientlyOptions {
  * refuse or a certificate not trusted ({@linkcode isAuthenticationError})
  * and other errors kafkajs marks non-retriable are thrown at once.
  *
- * @param client A kafkajs producer, consumer or admin.
+ * @param client A kafkajs producer, consumer or admin, or several (connected one after another).
  * @param options Abort signal, logger and back-off cap.
  * @returns Once connected.
  * @throws {Error} The first non-retriable error (an authentication error
@@ -573,9 +728,13 @@ export interface ConnectPatientlyOptions {
  * ```
  */
 export async function connectPatiently(
-  client: { connect(): Promise<void> },
+  client: { connect(): Promise<void> } | { connect(): Promise<void> }[],
   options: ConnectPatientlyOptions = {},
 ): Promise<void> {
+  if (Array.isArray(client)) {
+    for (const one of client) await connectPatiently(one, options);
+    return;
+  }
   const { signal, log, maxTimeout = 5_000 } = options;
   await retry(() => client.connect(), {
     maxAttempts: Number.MAX_SAFE_INTEGER,

@@ -38,6 +38,14 @@ export {
   syntheticCandles,
 } from "./history.ts";
 export {
+  createGapFiller,
+  type GapFiller,
+  type GapFillerOptions,
+  type HistoryStore,
+  startHistory,
+  type StartHistoryOptions,
+} from "./gaps.ts";
+export {
   createTickStats,
   type SentCounts,
   type SentTick,

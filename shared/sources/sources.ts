@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { bitfinexRestTicks, bitfinexWsTicks } from "@cryptocandles/bitfinex";
+import {
+  bitfinexRestTicks,
+  bitfinexWsTicks,
+  type ReconnectEvent,
+} from "@cryptocandles/bitfinex";
 import type { Config } from "@cryptocandles/config";
 import type { Logger } from "@cryptocandles/runtime";
 import { setImmediate } from "node:timers";
@@ -20,6 +24,13 @@ export interface SourceOptions {
   log: Logger;
   /** Clock. @default {Date.now} */
   now?: () => number;
+  /**
+   * Told when a Bitfinex source is back after an outage (a WebSocket
+   * subscribed again, a REST poll answered after failures), so the minutes
+   * it missed can be backfilled ({@linkcode createGapFiller}).
+   * @default {undefined}
+   */
+  onReconnect?: (event: ReconnectEvent) => void;
 }
 
 /**
@@ -40,7 +51,7 @@ export function openSource(
   config: Config,
   options: SourceOptions,
 ): AsyncIterable<Ticker> {
-  const { signal, log, now = Date.now } = options;
+  const { signal, log, now = Date.now, onReconnect } = options;
   const { coins } = config;
   let source: AsyncIterable<Ticker>;
   switch (config.source) {
@@ -52,6 +63,7 @@ export function openSource(
           signal,
           log,
           now,
+          onReconnect,
         }),
       );
       break;
@@ -64,6 +76,7 @@ export function openSource(
           signal,
           log,
           now,
+          onReconnect,
         }),
       );
       break;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../browser.ts";
-import { freePort, runScript, sleep, uniqueName, waitFor } from "../support.ts";
+import { freePort, runScript, uniqueName, waitFor } from "../support.ts";
 
 const PERMISSIONS = [
   "--allow-net",
@@ -167,7 +167,11 @@ Deno.test("chart page shows live candles from the real stack, follows the coin s
     );
 
     await page.setViewportSize({ width: 390, height: 844 });
-    await sleep(300);
+    // Laid out at the new width: the resize seen, then two frames drawn.
+    await page.waitForFunction("window.innerWidth === 390");
+    await page.evaluate(
+      "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))",
+    );
     const overflow = await page.evaluate<number>(
       "document.documentElement.scrollWidth - window.innerWidth",
     );

@@ -15,7 +15,7 @@ import type { Page } from "playwright-core";
 import { launchChromium } from "../browser.ts";
 import { consumerRig, isMsg, openReader } from "../pipeline/fixtures.ts";
 import { spawnScript } from "../processes.ts";
-import { freePort, sleep, waitFor } from "../support.ts";
+import { freePort, waitFor } from "../support.ts";
 
 const BROKER = "127.0.0.1:19090";
 
@@ -177,7 +177,11 @@ Deno.test("the pipeline page shows brokers, partitions, keys, the group with its
       fullPage: true,
     });
     await page.setViewportSize({ width: 390, height: 844 });
-    await sleep(300);
+    // Laid out at the new width: the resize seen, then two frames drawn.
+    await page.waitForFunction("window.innerWidth === 390");
+    await page.evaluate(
+      "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))",
+    );
     const overflow = await page.evaluate<number>(
       "document.documentElement.scrollWidth - window.innerWidth",
     );

@@ -1,9 +1,9 @@
 /**
  * Starts and stops the local InfluxDB 3 double (`influxdb3_double.py`) for
  * tests: a Python server that answers InfluxDB 3 Core's HTTP API (writes,
- * SQL through DataFusion, databases, health) and its Flight SQL (gRPC) on
- * the same port, acknowledges writes after a WAL flush as Core does, and
- * has fault switches.
+ * SQL through DataFusion, databases, tables, health) and its Flight SQL
+ * (gRPC) on the same port, acknowledges writes after a WAL flush as Core
+ * does, and has fault switches.
  *
  * The double runs from the project's virtual environment, made with
  * `python3 -m venv .venv && .venv/bin/pip install -r tests/doubles/requirements.txt`.

@@ -23,7 +23,9 @@ follows):
   ``CommandStatementQuery`` or ``CommandGetSqlInfo``, then ``DoGet`` with
   the ticket it returned (or an IOx JSON ticket); the ``database`` header
   picks the database, ``authorization: Bearer <token>`` is checked.
-* ``/api/v3/configure/database`` (create, list, delete), ``/health``,
+* ``/api/v3/configure/database`` (create, list, delete),
+  ``POST /api/v3/configure/table`` (an empty table with its tags and fields:
+  200, or 409 when it exists; a query of it answers no rows), ``/health``,
   ``/api/v1/health``, ``/ping`` and ``/metrics``.
 * Bearer/Token/Basic authentication when started with ``--token`` or
   ``--admin-token-file`` (a JSON file ``{"token": "apiv3_...", "name": ...}``,
@@ -964,6 +966,26 @@ class Store:
                 raise ApiError(404, "the requested resource was not found")
             self.points -= sum(len(t.times) for t in db.tables.values())
 
+    def create_table(
+        self, db_name: str, name: str, tags: list[str], fields: list[tuple[str, str]]
+    ) -> None:
+        """Adds an empty table with these columns (the catalog's ``create_table``).
+
+        The database is created when missing (counted against the limit);
+        a table that exists is ``CatalogError::AlreadyExists`` (409).
+        """
+        with self.lock:
+            db = self.create_database(db_name, exists_ok=True)
+            if name in db.tables:
+                raise ApiError(409, "attempted to create a resource that already exists", None)
+            table = Table(name)
+            for tag in tags:
+                table.add_column(tag, TAG)
+            for field, kind in fields:
+                table.add_column(field, kind)
+            db.tables[name] = table
+            db.version += 1
+
     def write(
         self,
         db_name: str,
@@ -1667,6 +1689,56 @@ def parse_bool(params: dict[str, str], name: str, default: bool) -> bool:
     raise ApiError(400, "serde error: provided string was not `true` or `false`")
 
 
+FIELD_TYPES = {
+    "utf8": STRING,
+    "int64": INTEGER,
+    "uint64": UINTEGER,
+    "float64": FLOAT,
+    "bool": BOOLEAN,
+}
+
+
+def parse_create_table(request: Any) -> tuple[str, str, list[str], list[tuple[str, str]]]:
+    """(db, table, tags, fields as (name, kind)) of a ``CreateTableRequest``.
+
+    Refuses what serde refuses, in its words (influxdb3_types/src/http.rs:
+    ``CreateTableRequest``, ``CreateTableField``, ``FieldType`` with
+    ``rename_all = "lowercase"``); unknown keys are ignored, as serde does.
+    """
+
+    def refuse(message: str) -> ApiError:
+        # Error::SerdeJson: a 400 whose body is its text, with no content type.
+        return ApiError(400, f"serde json error: {message}", None)
+
+    if not isinstance(request, dict):
+        raise refuse("invalid type: expected struct CreateTableRequest")
+    for key in ("db", "table", "tags", "fields"):
+        if key not in request:
+            raise refuse(f"missing field `{key}`")
+    db, table, tags, fields = (request[k] for k in ("db", "table", "tags", "fields"))
+    if not isinstance(db, str) or not isinstance(table, str):
+        raise refuse("invalid type: expected a string")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise refuse("invalid type: expected a sequence of strings")
+    if not isinstance(fields, list):
+        raise refuse("invalid type: expected a sequence")
+    parsed: list[tuple[str, str]] = []
+    for field in fields:
+        if not isinstance(field, dict):
+            raise refuse("invalid type: expected struct CreateTableField")
+        for key in ("name", "type"):
+            if key not in field:
+                raise refuse(f"missing field `{key}`")
+        name, kind = field["name"], field["type"]
+        if not isinstance(name, str) or not isinstance(kind, str):
+            raise refuse("invalid type: expected a string")
+        if kind not in FIELD_TYPES:
+            expected = ", ".join(f"`{k}`" for k in FIELD_TYPES)
+            raise refuse(f"unknown variant `{kind}`, expected one of {expected}")
+        parsed.append((name, FIELD_TYPES[kind]))
+    return db, table, list(tags), parsed
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "influxdb3-double"
@@ -1872,6 +1944,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(501, "InfluxQL is not implemented by the InfluxDB double")
         elif path == "/api/v3/configure/database":
             self.configure_database(method)
+        elif method == "POST" and path == "/api/v3/configure/table":
+            self.create_table()
         else:
             self.read_body_bytes()
             self.respond(404, b"not found", "text/plain")
@@ -2119,6 +2193,40 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.read_body_bytes()
             self.respond(404, b"not found", "text/plain")
+
+    # -- tables -------------------------------------------------------------
+
+    def create_table(self) -> None:
+        """``POST /api/v3/configure/table``, as Core answers it.
+
+        influxdb3_server/src/http.rs (influxdata/influxdb), ``create_table``:
+        the body is read by ``read_body_json`` (a content type other than
+        JSON is a 415 before the body is read; a body serde refuses is a 400
+        "serde json error: ..."), as ``CreateTableRequest`` of
+        influxdb3_types/src/http.rs: ``{"db", "table", "tags": [...],
+        "fields": [{"name", "type"}]}``, every key required, ``type`` one of
+        ``utf8``, ``int64``, ``uint64``, ``float64``, ``bool``. The database
+        name is checked without a retention policy (``validate_db_name(&db,
+        false)``), then the catalog (influxdb3_catalog/src/catalog/update.rs,
+        ``create_table``) creates the database when missing (``begin``, with
+        its limit of databases) and refuses a table that exists with
+        ``CatalogError::AlreadyExists``, answered 409 with its text and no
+        content type. Created, the answer is a 200 with an empty body, and
+        the table (its tags, its fields, ``time``) is queryable at once,
+        with no rows.
+        """
+        store: Store = self.server.store  # type: ignore[attr-defined]
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if not (content_type == "application/json" or content_type.endswith("+json")):
+            raise ApiError(415, "unacceptable content-type, expected: application/json", None)
+        try:
+            request = json.loads(self.decoded_body() or b"null")
+        except json.JSONDecodeError as error:
+            raise ApiError(400, f"serde json error: {error}", None) from error
+        db, table, tags, fields = parse_create_table(request)
+        validate_db_name(db, allow_rp=False)
+        store.create_table(db, table, tags, fields)
+        self.respond(200, b"", None)
 
     # -- switches -----------------------------------------------------------
 

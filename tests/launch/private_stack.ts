@@ -150,7 +150,10 @@ export async function freePortRange(
   after?: number,
 ): Promise<number> {
   return await waitFor(`${count} free ports in a row`, () => {
-    const first = after ?? 30_000 + Math.floor(Math.random() * 20_000);
+    // Below Linux's ephemeral range (32768-60999 by default), where an
+    // outgoing connection can take a port between this check and the bind
+    // ("Address already in use" from a broker, seen in a faults run).
+    const first = after ?? 20_000 + Math.floor(Math.random() * 12_000);
     after = undefined;
     for (let port = first; port < first + count; port++) {
       try {
