@@ -1,15 +1,20 @@
 /**
- * `deno task bench [--quick]`: our pipeline's speed and memory on the local
- * 3-broker stack, each figure next to a reference measured in the same run
- * on the same cluster. Prints a table; writes bench/results.json (full) or
- * bench/results.quick.json (--quick).
+ * `deno task bench [--quick] [--only=P1,P3] [--compare] [--cpu-prof]`: our
+ * pipeline's speed and memory on the local 3-broker stack, each figure next
+ * to a reference measured in the same run on the same cluster. Prints a
+ * table; writes bench/results.json (full run) or bench/results.partial.json
+ * (--quick or --only), figures as numbers with units plus the machine, the
+ * versions and the date (shape: {@linkcode BenchResults}).
  *
  * - P1 producer: scripts/producer.ts (synthetic → Avro wire format → kafkajs,
  *   acks=all, idempotent) in records/s, vs Java ProducerPerformance with the
  *   same record size, acks=all, idempotence on. Target ≥ 0.5 × Java.
  * - P2 sink backfill: a pre-filled topic consumed by scripts/consumer.ts into
- *   the InfluxDB double, points/s, vs Java ConsumerPerformance on the same
- *   topic. Target ≥ 100k points/s.
+ *   the InfluxDB double (WAL flush every second), points/s, vs Java
+ *   ConsumerPerformance on the same topic. Target ≥ 100k points/s.
+ * - P2d (with P2): the same topic, consumed by another group into a sink that
+ *   only reads the bodies and answers 204 (bench/drain_sink.ts): the
+ *   consumer's own ceiling, with P2's rate beside it.
  * - P3 latency at live rate (4 coins × 5 ticks/s): event time → point
  *   acknowledged by the InfluxDB double, which acknowledges a write only
  *   after its WAL flush as InfluxDB 3 Core does; p50/p99 (the consumer
@@ -19,11 +24,16 @@
  * - P4 resident memory of producer, consumer and chart after the live run.
  *   Targets producer ≤ 80 MB, consumer ≤ 100 MB.
  *
+ * `--compare` runs, then prints each figure's change against the committed
+ * bench/results.json (read before the run, which a full run overwrites);
+ * `--compare=FILE` runs nothing and compares FILE with it. `--cpu-prof`
+ * runs P2's consumer under V8's CPU profiler (bench/profiles/) and prints
+ * its top functions by self time.
+ *
  * @module
  */
-import { runCommand } from "@cryptocandles/runtime";
+import { createLogger, exists, runCommand } from "@cryptocandles/runtime";
 import { loadConfig } from "@cryptocandles/config";
-import { createLogger } from "@cryptocandles/runtime";
 import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
 import {
   ensureJdk,
@@ -33,12 +43,32 @@ import {
 } from "@cryptocandles/launch";
 import { type LogEvent, runOnce, supervise } from "@cryptocandles/launch";
 import { startInfluxDouble } from "../tests/doubles/influx_double.ts";
+import { waitFor } from "../tests/support.ts";
+import { ensureVenv } from "../tests/venv.ts";
+import {
+  type BenchResults,
+  type BenchRow,
+  compareResults,
+  formatComparison,
+  formatValue,
+  parseResults,
+} from "./compare.ts";
+import { drainRate, startDrainSink } from "./drain_sink.ts";
+import { type CpuProfile, formatSelfTime, topSelfTime } from "./profile.ts";
 
-const quick = Deno.args.includes("--quick");
-/** `--only P3,P4` runs some parts (P3 and P4 always run together). */
-const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(
-  ",",
-);
+const log = createLogger("bench");
+const BASE = "bench/results.json";
+const ROW_IDS = ["P1", "P2", "P2d", "P3", "P3s", "P4"];
+const flags = parseFlags(Deno.args);
+if (flags.compareFile) {
+  printComparison(
+    await readResults(BASE),
+    await readResults(flags.compareFile),
+    flags.compareFile,
+  );
+  Deno.exit(0);
+}
+const { quick, only, cpuProf } = flags;
 const wants = (id: string) => !only || only.includes(id);
 const SIZES = quick
   ? {
@@ -54,32 +84,47 @@ const SIZES = quick
     liveSeconds: 300,
   };
 const BROKERS = "127.0.0.1:19090,127.0.0.1:19091,127.0.0.1:19092";
-const RECORD_SIZE = 98; // bytes of one v2 value in the wire format (measured: see valueSize below)
+const RECORD_SIZE = 98; // bytes of one v2 value in the wire format (measured)
+const P2_FLUSH_MS = 1000; // the double's default, InfluxDB 3 Core's
 
-const log = createLogger("bench");
-const rows: {
-  id: string;
-  what: string;
-  ours: string;
-  reference: string;
-  target: string;
-  met?: boolean;
-}[] = [];
-const started = await stackUp({ log });
+const base = flags.compare ? await readResults(BASE) : undefined;
 /** The stack's JDK (.stack/jdk, the one path the bench set may run), for Kafka's own tools. */
-const JAVA = await ensureJdk({ log });
+const JAVA = await preflight().catch((error: Error) => {
+  log.error(error.message);
+  return Deno.exit(2);
+});
+const machineAndVersions = await environment(JAVA);
+const started = await stackUp({ log });
 const run = Date.now();
+const results: BenchResults = {
+  schema: 2,
+  date: new Date(run).toISOString(),
+  quick,
+  only: only ?? null,
+  ...machineAndVersions,
+  rows: [],
+};
+const rows = results.rows;
+let profileLines: string[] = [];
 try {
   if (wants("P1")) await p1Producer();
-  if (wants("P2")) await p2Backfill();
-  if (wants("P3") || wants("P4")) {
+  if (wants("P2") || wants("P2d")) await p2Backfill();
+  if (wants("P3") || wants("P3s") || wants("P4")) {
     await p3p4Live("P3", 1_000);
     await p3p4Live("P3s", flushMs(WAL_FLUSH_INTERVAL));
   }
 } finally {
   if (started.length > 0) await stackDown({ log });
 }
-printAndSave();
+console.log(table(rows));
+const saved = quick || only ? "bench/results.partial.json" : BASE;
+await Deno.writeTextFile(saved, JSON.stringify(results, null, 2) + "\n");
+log.info(`wrote ${saved}`);
+if (base) {
+  console.log("");
+  printComparison(base, results, "this run");
+}
+if (profileLines.length > 0) console.log(["", ...profileLines].join("\n"));
 
 async function p1Producer(): Promise<void> {
   const topic = `bench-p1-${run}`;
@@ -119,14 +164,28 @@ async function p1Producer(): Promise<void> {
   rows.push({
     id: "P1",
     what:
-      `producer, records/s (${RECORD_SIZE} B values, acks=all, idempotent, RF 3 / min ISR 2)`,
-    ours: fmt(ours),
-    reference: `${fmt(reference)} (Java ProducerPerformance)`,
+      `producer (${RECORD_SIZE} B values, acks=all, idempotent, RF 3 / min ISR 2)`,
+    setup: {
+      seconds: SIZES.p1Seconds,
+      recordBytes: RECORD_SIZE,
+      javaRecords: SIZES.p1JavaRecords,
+    },
+    figures: [
+      { name: "producer", value: n(ours), unit: "records/s", better: "higher" },
+      {
+        name: "Java ProducerPerformance",
+        value: n(reference),
+        unit: "records/s",
+        better: "higher",
+        reference: true,
+      },
+    ],
     target: "≥ 0.5 × Java",
     met: ours >= 0.5 * reference,
   });
 }
 
+/** P2 into the InfluxDB double, then P2d on the same topic into the drain sink. */
 async function p2Backfill(): Promise<void> {
   const topic = `bench-p2-${run}`;
   await script("setup-schema", { KAFKA_TOPIC: topic });
@@ -147,14 +206,28 @@ async function p2Backfill(): Promise<void> {
   const dataLine = out.trim().split("\n").findLast((l) => /^\d{4}-/.test(l)) ??
     "";
   const reference = Number(dataLine.split(",")[5]);
-  await using influx = await startInfluxDouble();
+  await using influx = await startInfluxDouble({
+    walFlushIntervalMs: P2_FLUSH_MS,
+  });
+  const env = {
+    KAFKA_TOPIC: topic,
+    CONSUMER_GROUP: `bench-p2-${run}`,
+    INFLUX_HOST: influx.url,
+    INFLUX_TOKEN: influx.token ?? "",
+  };
+  const profile = `consumer-P2-${run}.cpuprofile`;
+  if (cpuProf) await Deno.mkdir("bench/profiles", { recursive: true });
   const consumer = supervise(
-    spec("consumer", {
-      KAFKA_TOPIC: topic,
-      CONSUMER_GROUP: `bench-p2-${run}`,
-      INFLUX_HOST: influx.url,
-      INFLUX_TOKEN: influx.token ?? "",
-    }),
+    withArgs(
+      spec("consumer", env),
+      cpuProf
+        ? [
+          "--cpu-prof",
+          "--cpu-prof-dir=bench/profiles",
+          `--cpu-prof-name=${profile}`,
+        ]
+        : [],
+    ),
     { log, print: () => {} },
   );
   let firstAt = 0;
@@ -168,15 +241,83 @@ async function p2Backfill(): Promise<void> {
   }
   const ours = points / ((Date.now() - firstAt) / 1000);
   await consumer.stop();
+  if (cpuProf) {
+    profileLines = await summariseProfile(`bench/profiles/${profile}`);
+  }
+  const setup = {
+    minRecords: SIZES.p2Records,
+    walFlushIntervalMs: P2_FLUSH_MS,
+    ...(cpuProf ? { cpuProfile: 1 } : {}),
+  };
   rows.push({
     id: "P2",
     what: `sink backfill of ${
-      fmt(count)
-    } records into the InfluxDB double, points/s`,
-    ours: fmt(ours),
-    reference: `${fmt(reference)} msg/s (Java ConsumerPerformance, read only)`,
+      formatValue(count)
+    } records into the InfluxDB double (WAL flush every ${P2_FLUSH_MS} ms)`,
+    setup,
+    figures: [
+      { name: "consumer", value: n(ours), unit: "points/s", better: "higher" },
+      { name: "backlog", value: count, unit: "records" },
+      {
+        name: "Java ConsumerPerformance, read only",
+        value: n(reference),
+        unit: "records/s",
+        better: "higher",
+        reference: true,
+      },
+    ],
     target: "≥ 100k points/s",
     met: ours >= 100_000,
+  });
+  await p2dDrain(topic, count, ours);
+}
+
+/** P2d: the consumer alone, into a sink that drains the bodies and answers 204. */
+async function p2dDrain(
+  topic: string,
+  count: number,
+  intoDouble: number,
+): Promise<void> {
+  await using sink = startDrainSink();
+  const consumer = supervise(
+    spec("consumer", {
+      KAFKA_TOPIC: topic,
+      CONSUMER_GROUP: `bench-p2d-${run}`,
+      INFLUX_HOST: sink.url,
+      INFLUX_TOKEN: "",
+    }),
+    { log, print: () => {} },
+  );
+  try {
+    await waitFor(
+      `the drain sink to take ${count} points`,
+      () => sink.stats().points >= count,
+      { timeoutMs: 300_000, everyMs: 100 },
+    );
+  } catch (error) {
+    log.warn(`P2d: ${(error as Error).message}`);
+  } finally {
+    await consumer.stop();
+  }
+  const ours = drainRate(sink.stats());
+  rows.push({
+    id: "P2d",
+    what: `the consumer's own ceiling: the same ${
+      formatValue(count)
+    } records into a sink that only drains the bodies and answers 204`,
+    setup: { minRecords: SIZES.p2Records },
+    figures: [
+      { name: "consumer", value: n(ours), unit: "points/s", better: "higher" },
+      {
+        name: "P2 into the InfluxDB double",
+        value: n(intoDouble),
+        unit: "points/s",
+        better: "higher",
+        reference: true,
+      },
+    ],
+    target: "–",
+    met: null,
   });
 }
 
@@ -215,37 +356,126 @@ async function p3p4Live(id: string, walFlushIntervalMs: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 6000));
   await chart.stop();
   await consumer.stop();
-  const latency = consumerEvents.findLast((e) => e.latencyMs)?.latencyMs as {
-    p50: number;
-    p99: number;
-  };
-  const n = Object.values(
+  const latency = consumerEvents.findLast((e) => e.latencyMs)?.latencyMs as
+    | { p50: number; p99: number }
+    | undefined;
+  const ticks = Object.values(
     (consumerEvents.findLast((e) => e.written)?.written ?? {}) as Record<
       string,
       number
     >,
   ).reduce((a, b) => a + b, 0);
+  const p99 = n(latency?.p99 ?? NaN);
   rows.push({
     id,
     what:
       `latency tick → point durable (flush every ${walFlushIntervalMs} ms), 4 coins × 5/s, ${
-        fmt(n)
+        formatValue(ticks)
       } ticks`,
-    ours: `p50 ${latency.p50} ms, p99 ${latency.p99} ms`,
-    reference: "–",
+    setup: {
+      walFlushIntervalMs,
+      seconds: SIZES.liveSeconds,
+      coins: 4,
+      ticksPerSecondPerCoin: 5,
+    },
+    figures: [
+      {
+        name: "p50",
+        value: n(latency?.p50 ?? NaN),
+        unit: "ms",
+        better: "lower",
+      },
+      { name: "p99", value: p99, unit: "ms", better: "lower" },
+      { name: "sample", value: ticks, unit: "ticks" },
+    ],
     target: `p99 ≤ ${walFlushIntervalMs + 50} ms`,
-    met: latency.p99 <= walFlushIntervalMs + 50,
+    met: p99 !== null && p99 <= walFlushIntervalMs + 50,
   });
   if (id !== "P3") return;
   rows.push({
     id: "P4",
-    what: `resident memory after ${SIZES.liveSeconds} s at live rate, MB`,
-    ours:
-      `producer ${rss.producer}, consumer ${rss.consumer}, chart ${rss.chart}`,
-    reference: "–",
+    what: `resident memory after ${SIZES.liveSeconds} s at live rate`,
+    setup: { seconds: SIZES.liveSeconds },
+    figures: (["producer", "consumer", "chart"] as const).map((name) => ({
+      name,
+      value: n(rss[name]),
+      unit: "MB",
+      better: "lower" as const,
+    })),
     target: "producer ≤ 80, consumer ≤ 100",
     met: rss.producer <= 80 && rss.consumer <= 100,
   });
+}
+
+/**
+ * What the bench needs besides the stack, each missing one as one line
+ * saying what to install: deno on PATH (the scripts run as `deno run`), ps
+ * (P4), Maven on the first run (Kafka's jars), Java 21+, and the InfluxDB
+ * double's Python venv (made here when missing).
+ *
+ * @returns The JDK's java.
+ */
+async function preflight(): Promise<string> {
+  if (!(await installed("deno"))) {
+    throw new Error(
+      "deno is not on PATH: the bench runs each script with `deno run`",
+    );
+  }
+  if (!(await installed("ps"))) {
+    throw new Error(
+      "ps is missing: P4 reads resident memory with it (Debian/Ubuntu: apt-get install procps)",
+    );
+  }
+  if (!(await exists(".stack/libs/.complete")) && !(await installed("mvn"))) {
+    throw new Error(
+      "mvn is missing: the first run fetches the Kafka 4.3.1 and Apicurio jars with Maven (apt-get install maven, brew install maven)",
+    );
+  }
+  const java = await ensureJdk({ log });
+  try {
+    await ensureVenv((m) => log.info(m));
+  } catch (error) {
+    throw new Error(
+      `Cannot make .venv for the InfluxDB double (python3 with venv and pip is needed; Debian/Ubuntu: apt-get install python3-venv): ${
+        (error as Error).message.split("\n").slice(-1)[0]
+      }`,
+    );
+  }
+  return java;
+}
+
+/** The machine and the versions of what runs, for results.json. */
+async function environment(
+  java: string,
+): Promise<Pick<BenchResults, "machine" | "versions">> {
+  const imports = (JSON.parse(await Deno.readTextFile("deno.json")) as {
+    imports: Record<string, string>;
+  }).imports;
+  const npmVersion = (name: string) => imports[name]?.replace(/^.*@/, "");
+  let kafka = "";
+  for await (const entry of Deno.readDir(".stack/libs")) {
+    kafka ||= /^kafka-clients-(.+)\.jar$/.exec(entry.name)?.[1] ?? "";
+  }
+  const javaOut = await runCommand(java, ["-version"]);
+  const python = await runCommand(".venv/bin/python", ["--version"]);
+  return {
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      osRelease: Deno.osRelease(),
+    },
+    versions: {
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      kafka,
+      java: /version "([^"]+)"/.exec(javaOut.stderr)?.[1] ?? "unknown",
+      python: (python.stdout + python.stderr).trim().replace(/^Python /, ""),
+      kafkajs: npmVersion("kafkajs"),
+      avsc: npmVersion("avsc"),
+    },
+  };
 }
 
 function spec(name: ScriptName, env: Record<string, string>) {
@@ -257,6 +487,11 @@ function spec(name: ScriptName, env: Record<string, string>) {
     env,
     restart: false,
   };
+}
+
+/** A spec whose `deno run` gets extra flags (such as `--cpu-prof`). */
+function withArgs(child: ReturnType<typeof spec>, denoFlags: string[]) {
+  return { ...child, permissions: [...child.permissions, ...denoFlags] };
 }
 
 async function script(
@@ -335,41 +570,121 @@ async function rssMb(pid: number | undefined): Promise<number> {
   return Math.round(Number(stdout.trim()) / 1024);
 }
 
-function fmt(n: number): string {
-  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a";
+/** True when `cmd --version` runs at all (whatever its exit code). */
+async function installed(cmd: string): Promise<boolean> {
+  return await runCommand(cmd, ["--version"], { check: false }).then(
+    () => true,
+    (error: Error) => {
+      if (/ is not installed$/.test(error.message)) return false;
+      throw error;
+    },
+  );
 }
 
-function printAndSave(): void {
-  const table = [
+/** A measured rate or size as results.json holds it: rounded, null when not measured. */
+function n(value: number): number | null {
+  return Number.isFinite(value) ? Math.round(value) : null;
+}
+
+/** The table for people: ours and the references, with their units. */
+function table(rows: BenchRow[]): string {
+  const ours = (r: BenchRow) => {
+    const figures = r.figures.filter((f) => f.better && !f.reference);
+    return figures.length === 1
+      ? `${formatValue(figures[0].value)} ${figures[0].unit}`
+      : figures.map((f) => `${f.name} ${formatValue(f.value)} ${f.unit}`)
+        .join(", ");
+  };
+  const references = (r: BenchRow) =>
+    r.figures.filter((f) => f.reference).map((f) =>
+      `${formatValue(f.value)} ${f.unit} (${f.name})`
+    ).join(", ") || "–";
+  return [
     "| id | what | ours | reference (same run, same cluster) | target | met |",
     "|---|---|---|---|---|---|",
     ...rows.map((r) =>
-      `| ${r.id} | ${r.what} | ${r.ours} | ${r.reference} | ${r.target} | ${
-        r.met ? "yes" : "no"
+      `| ${r.id} | ${r.what} | ${ours(r)} | ${references(r)} | ${r.target} | ${
+        r.met === null ? "–" : r.met ? "yes" : "no"
       } |`
     ),
   ].join("\n");
-  console.log(table);
-  const results = {
-    date: new Date().toISOString(),
-    quick,
-    machine: {
-      cpus: navigator.hardwareConcurrency,
-      memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
-      os: Deno.build.os,
-    },
-    versions: {
-      deno: Deno.version.deno,
-      kafka: "4.3.1",
-      kafkajs: "2.2.4",
-      avsc: "5.7.7",
-    },
-    rows,
-  };
-  Deno.writeTextFileSync(
-    quick || only ? "bench/results.partial.json" : "bench/results.json",
-    JSON.stringify(results, null, 2) + "\n",
+}
+
+function printComparison(
+  baseResults: BenchResults,
+  current: BenchResults,
+  label: string,
+): void {
+  const kind = (r: BenchResults) =>
+    r.quick ? "quick" : r.only ? `--only=${r.only.join(",")}` : "full";
+  console.log(
+    `${label} (${kind(current)}, ${current.date}) against ${BASE} (${
+      kind(baseResults)
+    }, ${baseResults.date}):`,
   );
+  const lines = formatComparison(compareResults(baseResults, current));
+  console.log(lines.join("\n"));
+}
+
+async function readResults(path: string): Promise<BenchResults> {
+  try {
+    return parseResults(await Deno.readTextFile(path), path);
+  } catch (error) {
+    log.error(
+      error instanceof Deno.errors.NotFound
+        ? `Cannot compare as ${path} is missing`
+        : (error as Error).message,
+    );
+    Deno.exit(2);
+  }
+}
+
+/** The top ten functions of a CPU profile by self time, as lines. */
+async function summariseProfile(path: string): Promise<string[]> {
+  const profile = JSON.parse(await Deno.readTextFile(path)) as CpuProfile;
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  return [
+    `P2 consumer CPU profile ${path}:`,
+    ...formatSelfTime(topSelfTime(profile, { limit: 10, root })),
+  ];
+}
+
+interface Flags {
+  quick: boolean;
+  only?: string[];
+  /** `--compare`: run, then compare with bench/results.json. */
+  compare: boolean;
+  /** `--compare=FILE`: compare FILE with bench/results.json, run nothing. */
+  compareFile?: string;
+  cpuProf: boolean;
+}
+
+function parseFlags(args: string[]): Flags {
+  const flags: Flags = { quick: false, compare: false, cpuProf: false };
+  for (const arg of args) {
+    if (arg === "--quick") flags.quick = true;
+    else if (arg.startsWith("--only=")) {
+      flags.only = arg.slice(7).split(",");
+      const unknown = flags.only.filter((id) => !ROW_IDS.includes(id));
+      if (unknown.length > 0) {
+        log.error(
+          `Cannot run the bench as --only names ${
+            unknown.join(",")
+          }: the rows are ${ROW_IDS.join(",")}`,
+        );
+        Deno.exit(2);
+      }
+    } else if (arg === "--compare") flags.compare = true;
+    else if (arg.startsWith("--compare=")) flags.compareFile = arg.slice(10);
+    else if (arg === "--cpu-prof") flags.cpuProf = true;
+    else {
+      log.error(
+        `Cannot run the bench as ${arg} is not a flag: use --quick, --only=P1,P2 (P2 runs P2d too; P3 runs P3s and P4), --compare[=FILE], --cpu-prof`,
+      );
+      Deno.exit(2);
+    }
+  }
+  return flags;
 }
 
 /** `200ms` or `1s` as milliseconds. */
