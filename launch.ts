@@ -8,13 +8,14 @@
  * @module
  */
 import { type Config, describeError } from "@cryptocandles/config";
-import { runScript, UsageError } from "@cryptocandles/config";
+import { runScript } from "@cryptocandles/config";
 import { influxHealthy, influxOptions } from "@cryptocandles/influx";
 import { applyEvent, emptyStatus, type Status } from "@cryptocandles/launch";
 import { checkBitfinex, closeStatusAdmin } from "@cryptocandles/launch";
 import { describeMembers, httpAnswers } from "@cryptocandles/launch";
 import { type PreparedStack, prepareStack } from "@cryptocandles/launch";
 import { permissionsFor, type ScriptName } from "@cryptocandles/launch";
+import { launchPermissions, relaunch } from "@cryptocandles/launch";
 import { type ChildSpec, runOnce, supervise } from "@cryptocandles/launch";
 import { parseStackMode, statusLine, statusTable } from "@cryptocandles/launch";
 import { stopStack, type Supervised } from "@cryptocandles/launch";
@@ -40,7 +41,11 @@ await runScript({
     return { write: print };
   },
   async main({ config, log, signal, stopped, flags }) {
-    const mode = stackModeOf(flags.extra.stack);
+    const wider = await launchPermissions(config); // hosted Kafka, a CA file
+    if (wider) return await relaunch(wider, { signal, log });
+    const mode = parseStackMode(
+      String(flags.extra.stack ?? Deno.env.get("STACK") ?? "auto"),
+    );
     const status = emptyStatus(config.source, config.coins);
     const env = { ...Deno.env.toObject(), ...flags.overrides };
     const child = (name: ScriptName, extra?: Partial<ChildSpec>) => ({
@@ -128,14 +133,6 @@ await runScript({
     }
   },
 });
-
-function stackModeOf(flag: unknown) {
-  try {
-    return parseStackMode(String(flag ?? Deno.env.get("STACK") ?? "auto"));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
 
 async function showStatus(status: Status, kids: Supervised[], config: Config) {
   status.members = await describeMembers(config).catch(() => status.members);

@@ -17,6 +17,7 @@
  */
 export * from "./java.ts";
 export * from "./permissions.ts";
+export * from "./relaunch.ts";
 export * from "./render.ts";
 export * from "./stack.ts";
 export * from "./status.ts";

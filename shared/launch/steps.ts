@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config } from "@cryptocandles/config";
+import { type Config, UsageError } from "@cryptocandles/config";
 import {
   type Admin,
   AssignerProtocol,
@@ -49,7 +49,7 @@ export const STACK_MODES: readonly StackMode[] = [
  */
 export function parseStackMode(value: string = "auto"): StackMode {
   if (STACK_MODES.includes(value as StackMode)) return value as StackMode;
-  throw new TypeError(
+  throw new UsageError(
     `STACK must be one of ${
       STACK_MODES.join(", ")
     }: current value is "${value}"`,
