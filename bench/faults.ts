@@ -44,15 +44,33 @@ await ensureVenv((m) => console.log(`faults: ${m}`));
 const rows: FaultRow[] = [];
 {
   await using rig = await openRig(200);
+  // Ctrl-C: the row's scripts and the private stack go too.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      rig.say(`${signal}: stopping the scripts and the private stack`);
+      for (const list of rig.scripts.values()) {
+        for (const p of list) p.kill("SIGKILL");
+      }
+      await rig[Symbol.asyncDispose]();
+      Deno.exit(130);
+    });
+  }
   for (const spec of ROWS.filter((r) => !only || only.includes(r.id))) {
     rig.say(`${spec.id}: ${spec.title}`);
     const started = Date.now();
     try {
-      const { counts, note, failed } = await spec.run(rig);
+      const result = await spec.run(rig);
+      const { notInKafka = 0, ...counts } = result.counts as
+        & typeof result.counts
+        & { notInKafka?: number };
+      const lost = notInKafka > 0
+        ? [`${notInKafka} acknowledged records are not in Kafka`]
+        : [];
+      const failed = [...lost, ...result.failed];
       const row: FaultRow = {
         id: spec.id,
         ...counts,
-        note: [note, ...failed.map((f) => `FAILED: ${f}`)].join("; "),
+        note: [result.note, ...failed.map((f) => `FAILED: ${f}`)].join("; "),
         seconds: Math.round((Date.now() - started) / 1000),
         ok: failed.length === 0 && counts.missing === 0 &&
           counts.extra === 0 && counts.kafkaDuplicates === 0,

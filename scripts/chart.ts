@@ -113,8 +113,7 @@ await runScript({
         state,
         store,
         chart,
-        watch: pipeline,
-        log,
+        ...{ watch: pipeline, log, signal },
       });
       await server.finished;
     } catch (error) {

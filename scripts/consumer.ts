@@ -17,12 +17,8 @@ import { assignorFor, connectPatiently } from "@cryptocandles/kafka";
 import { createKafka, defaultPartitioner } from "@cryptocandles/kafka";
 import { type Consumer, trackAssignments } from "@cryptocandles/kafka";
 import type { Logger } from "@cryptocandles/runtime";
-import {
-  createSink,
-  runCandleSink,
-  serveSinkMetrics,
-} from "@cryptocandles/sink";
-import type { Sink } from "@cryptocandles/sink";
+import { createSink, type Sink } from "@cryptocandles/sink";
+import { runCandleSink, serveSinkMetrics } from "@cryptocandles/sink";
 
 await runScript({
   name: "consumer",
@@ -43,7 +39,7 @@ await runScript({
       partitionAssigners: [assigner],
       maxWaitTimeInMs: 100,
       // A member that dies loses its partitions after 10 s, not kafkajs's 30 s;
-      // the sink heartbeats between chunks and while InfluxDB is down.
+      // the sink heartbeats every second while it writes a batch.
       sessionTimeout: 10_000,
     });
     const dlq = kafka.producer({

@@ -16,7 +16,11 @@ export interface FaultCounts {
   kafka: number;
   /** Points of this row's table in InfluxDB, queried back. */
   points: number;
-  /** Distinct good records in Kafka without a point. */
+  /**
+   * Acknowledged ticks without a point: good records in Kafka without a
+   * point, plus acknowledgements beyond the distinct good records Kafka
+   * holds (acknowledged, yet not in Kafka).
+   */
   missing: number;
   /** Points without a record in Kafka. */
   extra: number;
@@ -44,6 +48,8 @@ export interface Comparison {
   missing: number;
   extra: number;
   kafkaDuplicates: number;
+  /** Acknowledged records that are not in Kafka (part of `missing`). */
+  notInKafka: number;
 }
 
 /**
@@ -55,6 +61,8 @@ export interface Comparison {
  * @param records `"<key> <timestamp ms>"` of every record of the topic.
  * @param points `"<Coin> <time ms>"` of every point of the table.
  * @param isGood Records that should become points (others are poison the row wrote).
+ * @param acked Good records the producers were told Kafka has; more than
+ *   Kafka's distinct good records counts the difference as missing.
  * @returns The comparison.
  *
  * @example
@@ -68,16 +76,19 @@ export function compareRecords(
   records: string[],
   points: string[],
   isGood: (record: string) => boolean = () => true,
+  acked = 0,
 ): Comparison {
   const good = records.filter(isGood);
   const distinct = new Set(good);
   const stored = new Set(points);
+  const notInKafka = Math.max(0, acked - distinct.size);
   return {
     kafka: records.length,
     points: points.length,
-    missing: [...distinct].filter((r) => !stored.has(r)).length,
+    missing: [...distinct].filter((r) => !stored.has(r)).length + notInKafka,
     extra: [...stored].filter((p) => !distinct.has(p)).length,
     kafkaDuplicates: good.length - distinct.size,
+    notInKafka,
   };
 }
 

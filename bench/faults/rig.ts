@@ -229,8 +229,8 @@ export interface Run {
   wrote(good: number, poison?: number): void;
   /** Waits until the group (the run's unless named) has committed every record of the topic. */
   caughtUp(timeoutMs?: number, group?: string): Promise<void>;
-  /** Stops every script still running, then counts. */
-  finish(): Promise<FaultCounts>;
+  /** Stops every script still running, then counts (`notInKafka`: acknowledged, yet not in Kafka; part of `missing`). */
+  finish(): Promise<FaultCounts & { notInKafka: number }>;
 }
 
 /**
@@ -346,16 +346,18 @@ export async function openRun(
       const records = await kcat(rig.env.KAFKA_BROKERS, topic, "%k %T");
       const dlq = await kcat(rig.env.KAFKA_BROKERS, `${topic}.dlq`, "%o");
       const points = await pointsOf(rig.influx, env.INFLUX_MEASUREMENT);
-      const compared = compareRecords(
+      const { notInKafka, ...compared } = compareRecords(
         records,
         points,
         (r) => !r.startsWith("poison"),
+        counts.acked,
       );
       return {
         produced: counts.produced,
         acked: counts.acked,
         ...compared,
         dlq: dlq.length,
+        notInKafka,
       };
     },
   };

@@ -15,6 +15,7 @@ import { defaultPartitioner } from "@cryptocandles/kafka";
 import { startBitfinexDouble } from "../../tests/doubles/bitfinex_double.ts";
 import type { ScriptProcess } from "../../tests/processes.ts";
 import { freePort, waitFor } from "../../tests/support.ts";
+import { sampleTicker } from "../../tests/fixtures/ticker.ts";
 import type { FaultCounts } from "./counts.ts";
 import { hold, openRun, type Rig, type Run } from "./rig.ts";
 
@@ -93,20 +94,7 @@ async function live(
 
 /** A v2 ticker for the rows' own records. */
 function ticker(coin: string, time: number, price: number): Ticker {
-  return {
-    nombre: coin,
-    bid: price,
-    bid_size: 1,
-    ask: price + 1,
-    ask_size: 1,
-    daily_change: 0,
-    daily_change_percentage: 0,
-    precio_ultimo: price,
-    volume: 10,
-    precio_maximo: price + 2,
-    precio_minimo: price - 2,
-    event_time: time,
-  };
+  return sampleTicker(coin, time, price);
 }
 
 /** The subject's versions and their ids, as the registry answers now. */

@@ -17,7 +17,8 @@ import {
   type RegistryClient,
 } from "@cryptocandles/avro";
 import type { Admin, Consumer, KafkaMessage } from "@cryptocandles/kafka";
-import type { Logger } from "@cryptocandles/runtime";
+import { isUnreachable } from "@cryptocandles/kafka";
+import { type Logger, retry } from "@cryptocandles/runtime";
 import type { CandleStore } from "./candles.ts";
 import type { ChartServer, ChartState } from "./http.ts";
 import type { PipelineWatch } from "./pipeline.ts";
@@ -187,6 +188,8 @@ export interface StartReadingOptions {
   /** Told every record's key and partition, and every dead letter. */
   watch?: PipelineWatch;
   log: Logger;
+  /** Stops waiting out a cluster between leaders. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -215,8 +218,22 @@ export async function startReading(
 ): Promise<void> {
   const { topic, dlqTopic, since, registry, state, store, chart, log } =
     options;
-  const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
-  const existing = await admin.listTopics();
+  // Right after the brokers are back, a partition can still be between
+  // leaders ("This server is not the leader for that topic-partition"):
+  // such answers are waited out, as kafkajs marks them retriable.
+  const settled = <T>(request: () => Promise<T>) =>
+    retry(request, {
+      maxAttempts: 30,
+      minTimeout: 500,
+      maxTimeout: 5_000,
+      signal: options.signal,
+      isRetriable: (e) =>
+        (e as { retriable?: boolean }).retriable === true || isUnreachable(e),
+    });
+  const offsets = await settled(() =>
+    admin.fetchTopicOffsetsByTimestamp(topic, since)
+  );
+  const existing = await settled(() => admin.listTopics());
   const dlq = existing.includes(dlqTopic) ? dlqTopic : undefined;
   const candles = `${topic}.candles`;
   const history = existing.includes(candles)
@@ -238,5 +255,7 @@ export async function startReading(
     history: history ?? undefined,
   });
   await consumer.run({ eachMessage });
-  await seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq });
+  await settled(() =>
+    seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq })
+  );
 }

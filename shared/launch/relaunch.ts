@@ -46,6 +46,8 @@ const SCRIPTS: ScriptName[] = [
 export async function launchPermissions(
   config: Config,
 ): Promise<string[] | undefined> {
+  // A `deno compile` binary has the permissions it was compiled with.
+  if (!/(^|\/)deno(\.exe)?$/.test(Deno.execPath())) return undefined;
   const hosts = [
     ...new Set(SCRIPTS.flatMap((name) => configuredHosts(name, config))),
   ];

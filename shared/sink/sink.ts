@@ -13,6 +13,13 @@
  * is still poison. Dead-letter writes go in requests below the broker's
  * largest message (`dlqMaxBytes`).
  *
+ * The chunks of a batch are written concurrently (`inFlight` at a time, as
+ * InfluxDB 3 answers each write only at its next WAL flush), but resolved in
+ * offset order: a chunk's last offset is resolved once it and every chunk
+ * before it are written or dead-lettered. A chunk that cannot be written
+ * (stopped, fatal) stops the batch: later chunks, written or not, stay
+ * unresolved and are read again.
+ *
  * @module
  */
 import {
@@ -53,9 +60,16 @@ export interface SinkOptions {
   log: Logger;
   /** Records handled per InfluxDB write. @default {5000} */
   chunk?: number;
+  /**
+   * Chunks of one batch written at once. InfluxDB 3 answers a write only
+   * after its next WAL flush (`--wal-flush-interval`, 1 s by default), so
+   * one write at a time would write at most `chunk` points a flush. Records
+   * in flight stay within `chunk × inFlight` a partition. @default {8}
+   */
+  inFlight?: number;
   /** Stops the outage retry loop. */
   signal: AbortSignal;
-  /** Called with an error no retry can mend (such as 401): the script stops. */
+  /** Called once, with the first error no retry can mend (such as 401): the script stops. */
   onFatal: (error: Error) => void;
   /**
    * Largest dead-letter request, in bytes (keys, values and headers plus
@@ -163,6 +177,13 @@ interface Blocked {
   blocked: string;
 }
 
+/** What the chunks of one batch share: whether to go on, and the heartbeat. */
+interface Turn {
+  /** False once the batch is stopped (a chunk could not be written), stale or the consumer stops. */
+  going: () => boolean;
+  heartbeat: () => Promise<void>;
+}
+
 /** Statuses of a write InfluxDB refused as a whole for what it holds: its records go to the DLQ. */
 const REFUSED_WRITE = new Set([400, 422]);
 
@@ -179,8 +200,14 @@ const REFUSED_WRITE = new Set([400, 422]);
  * ```
  */
 export function createSink(options: SinkOptions): Sink {
-  const { chunk = 5000, dlqMaxBytes = 524_288, pauseBackoff = {} } = options;
-  const pausePolicy = { minTimeout: 500, maxTimeout: 5000, ...pauseBackoff };
+  const { chunk = 5000, inFlight = 8, dlqMaxBytes = 524_288 } = options;
+  const pausePolicy = { minTimeout: 500, maxTimeout: 5000 };
+  Object.assign(pausePolicy, options.pauseBackoff);
+  let fatalSeen = false;
+  const fatal = (error: Error) => {
+    if (!fatalSeen) options.onFatal(error);
+    fatalSeen = true;
+  };
   /** The registryEmptied answer; a registry that does not answer blocks too. */
   const registryEmptied = async (): Promise<boolean> => {
     if (!options.registryEmptied) return true;
@@ -199,44 +226,62 @@ export function createSink(options: SinkOptions): Sink {
   };
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const {
-      batch,
-      resolveOffset,
+    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary } =
+      payload;
+    const { topic, partition, messages } = batch;
+    let stopped = false;
+    const turn: Turn = {
+      going: () => !stopped && payload.isRunning() && !payload.isStale(),
       heartbeat,
-      isRunning,
-      isStale,
-      commitOffsetsIfNecessary,
-    } = payload;
-    for (let start = 0; start < batch.messages.length; start += chunk) {
-      if (!isRunning() || isStale()) return;
-      const messages = batch.messages.slice(start, start + chunk);
-      const done = await handleChunk(
-        batch.topic,
-        batch.partition,
-        messages,
-        payload,
-      );
-      if (!done) return;
-      resolveOffset(messages[messages.length - 1].offset);
-      await commitOffsetsIfNecessary();
-      await heartbeat();
+    };
+    const chunks: KafkaMessage[][] = [];
+    for (let start = 0; start < messages.length; start += chunk) {
+      chunks.push(messages.slice(start, start + chunk));
     }
-    stats.lag[batch.partition] = Number(batch.offsetLag());
+    // Every chunk is written at once, at most `inFlight` at a time (each
+    // write waits for InfluxDB's WAL flush); offsets are resolved in order.
+    const slots = limiter(Math.max(1, inFlight));
+    const written = chunks.map((records) =>
+      slots(async () => {
+        if (!turn.going()) return undefined;
+        const poison = await handleChunk(partition, records, turn);
+        if (poison === undefined) stopped = true;
+        return poison;
+      })
+    );
+    const beat = setInterval(() => heartbeat().catch(() => {}), 1000);
+    try {
+      for (const [i, records] of chunks.entries()) {
+        const poison = await written[i];
+        if (poison === undefined) return;
+        await deadLetterChunk(topic, partition, poison);
+        resolveOffset(records[records.length - 1].offset);
+        await commitOffsetsIfNecessary();
+        await heartbeat();
+      }
+    } finally {
+      stopped = true;
+      clearInterval(beat);
+      await Promise.allSettled(written);
+    }
+    stats.lag[partition] = Number(batch.offsetLag());
   }
 
-  /** Writes one chunk; false when stopped before it was written (its offsets stay unresolved). */
+  /**
+   * Decodes and writes one chunk; returns its poison (for the dead-letter
+   * topic), or undefined when stopped before it was written (its offsets
+   * stay unresolved).
+   */
   async function handleChunk(
-    topic: string,
     partition: number,
     messages: KafkaMessage[],
-    payload: EachBatchPayload,
-  ): Promise<boolean> {
-    const { log } = options;
-    const decoded = await decodeUntilDone(partition, messages, payload);
-    if (decoded === undefined) return false;
+    turn: Turn,
+  ): Promise<Poison[] | undefined> {
+    const decoded = await decodeUntilDone(partition, messages, turn);
+    if (decoded === undefined) return undefined;
     const { lines, owners, coins, times, poison } = decoded;
-    const rejected = await writeUntilDone(lines, payload);
-    if (rejected === undefined) return false;
+    const rejected = await writeUntilDone(lines, turn);
+    if (rejected === undefined) return undefined;
     const bad = new Set(rejected.map((r) => r.index));
     for (const r of rejected) {
       poison.push({
@@ -251,16 +296,23 @@ export function createSink(options: SinkOptions): Sink {
       stats.written[coin] = (stats.written[coin] ?? 0) + 1;
       stats.latency.add(writtenAt - times[i]);
     });
-    if (poison.length > 0) {
-      const requests = await deadLetter(topic, partition, poison);
-      stats.deadLettered += poison.length;
-      log.warn(`sent ${poison.length} records to ${options.dlqTopic}`, {
-        partition,
-        requests,
-        first: `${poison[0].reason}: ${poison[0].error}`,
-      });
-    }
-    return true;
+    return poison;
+  }
+
+  /** Sends a written chunk's poison to the dead-letter topic, with one line. */
+  async function deadLetterChunk(
+    topic: string,
+    partition: number,
+    poison: Poison[],
+  ): Promise<void> {
+    if (poison.length === 0) return;
+    const requests = await deadLetter(topic, partition, poison);
+    stats.deadLettered += poison.length;
+    options.log.warn(`sent ${poison.length} records to ${options.dlqTopic}`, {
+      partition,
+      requests,
+      first: `${poison[0].reason}: ${poison[0].error}`,
+    });
   }
 
   /**
@@ -270,7 +322,7 @@ export function createSink(options: SinkOptions): Sink {
   async function decodeUntilDone(
     partition: number,
     messages: KafkaMessage[],
-    payload: EachBatchPayload,
+    turn: Turn,
   ): Promise<Decoded | undefined> {
     const { log, signal } = options;
     for (let attempt = 1;; attempt++) {
@@ -279,7 +331,7 @@ export function createSink(options: SinkOptions): Sink {
         outcome = await decodeChunk(partition, messages);
       } catch (error) {
         if (signal.aborted) return undefined;
-        options.onFatal(error as Error);
+        fatal(error as Error);
         return undefined;
       }
       if (!("blocked" in outcome)) {
@@ -300,7 +352,7 @@ export function createSink(options: SinkOptions): Sink {
           `paused: ${outcome.blocked}; retrying with back-off, committing nothing`,
         );
       }
-      if (!(await pause(attempt, payload))) return undefined;
+      if (!(await pause(attempt, turn))) return undefined;
     }
   }
 
@@ -395,15 +447,11 @@ export function createSink(options: SinkOptions): Sink {
   }
 
   /** Heartbeats and waits out one back-off step; false when stopped or stale meanwhile. */
-  async function pause(
-    attempt: number,
-    payload: EachBatchPayload,
-  ): Promise<boolean> {
+  async function pause(attempt: number, turn: Turn): Promise<boolean> {
     const { signal } = options;
-    const going = () =>
-      !signal.aborted && payload.isRunning() && !payload.isStale();
+    const going = () => !signal.aborted && turn.going();
     if (!going()) return false;
-    await payload.heartbeat().catch(() => {});
+    await turn.heartbeat().catch(() => {});
     await delay(backoff(attempt, pausePolicy), signal).catch(() => {});
     return going();
   }
@@ -447,7 +495,7 @@ export function createSink(options: SinkOptions): Sink {
    */
   async function writeUntilDone(
     lines: string[],
-    payload: EachBatchPayload,
+    turn: Turn,
   ): Promise<(RejectedLine & { reason: string })[] | undefined> {
     const { log, influx, signal } = options;
     if (lines.length === 0) return [];
@@ -472,7 +520,7 @@ export function createSink(options: SinkOptions): Sink {
           }));
         }
         if (!(error instanceof InfluxWriteError) || !error.retriable) {
-          options.onFatal(error as Error);
+          fatal(error as Error);
           return undefined;
         }
         if (stats.influxDownSince === undefined) {
@@ -482,7 +530,7 @@ export function createSink(options: SinkOptions): Sink {
             { error: error.message },
           );
         }
-        if (!(await pause(attempt, payload))) return undefined;
+        if (!(await pause(attempt, turn))) return undefined;
       }
     }
   }
@@ -496,6 +544,24 @@ export function createSink(options: SinkOptions): Sink {
   }
 
   return { eachBatch, stats };
+}
+
+/**
+ * Runs at most `n` tasks at once, the others waiting in the order they came.
+ */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    while (active >= n) await new Promise<void>((go) => waiting.push(go));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 /** Kafka's overhead of a record beyond its key, value and headers, rounded up. */

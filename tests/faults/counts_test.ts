@@ -14,6 +14,7 @@ Deno.test("compareRecords counts a record twice in Kafka as a duplicate, not as 
     missing: 0,
     extra: 0,
     kafkaDuplicates: 1,
+    notInKafka: 0,
   });
 });
 
@@ -54,4 +55,17 @@ Deno.test("faultsTable has one line per row with numbers grouped and pipes escap
     lines[2],
     "| R4 | 12,345 | 12,345 | 12,345 | 12,340 | 5 | 0 | 0 | 0 | 140 | **no** | a \\| b |",
   );
+});
+
+Deno.test("compareRecords counts acknowledgements beyond the distinct records Kafka holds as missing", () => {
+  // 5 acknowledged, Kafka holds 3 distinct good ones (one of them twice).
+  const c = compareRecords(
+    ["a 1", "a 1", "a 2", "b 1"],
+    ["a 1", "a 2", "b 1"],
+    () => true,
+    5,
+  );
+  assert.equal(c.notInKafka, 2);
+  assert.equal(c.missing, 2);
+  assert.equal(c.kafkaDuplicates, 1);
 });

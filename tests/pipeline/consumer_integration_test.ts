@@ -11,6 +11,7 @@
  * @module
  */
 import "@cryptocandles/runtime/node_warnings";
+import { sampleTicker } from "../fixtures/ticker.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import avro from "avsc";
@@ -694,22 +695,7 @@ function writtenTotal(consumer: ScriptProcess): number {
   return Number(/wrote (\d+)/.exec(line.msg)![1]);
 }
 
-function ticker(nombre: string, eventTime: number, price: number): Ticker {
-  return {
-    nombre,
-    bid: price - 0.5,
-    bid_size: 1.25,
-    ask: price + 0.5,
-    ask_size: 2.5,
-    daily_change: -12.75,
-    daily_change_percentage: -0.0125,
-    precio_ultimo: price,
-    volume: 639.7,
-    precio_maximo: price + 100.5,
-    precio_minimo: price - 200.25,
-    event_time: eventTime,
-  };
-}
+const ticker = sampleTicker;
 
 /**
  * `count` ticks of tBTCUSD and tETHUSD every 2 s from 36 s into the bucket

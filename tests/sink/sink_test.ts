@@ -8,6 +8,7 @@
  * @module
  */
 import "@cryptocandles/runtime/node_warnings";
+import { sampleTicker } from "../fixtures/ticker.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
@@ -28,21 +29,7 @@ const SCHEMA_ID = 7;
 const BASE = 1_718_465_100_000;
 
 function ticker(i: number, nombre = "tBTCUSD"): Ticker {
-  const price = 66_000 + i;
-  return {
-    nombre,
-    bid: price - 0.5,
-    bid_size: 1.25,
-    ask: price + 0.5,
-    ask_size: 2.5,
-    daily_change: -12.75,
-    daily_change_percentage: -0.0125,
-    precio_ultimo: price,
-    volume: 639.7,
-    precio_maximo: price + 100.5,
-    precio_minimo: price - 200.25,
-    event_time: BASE + i * 1000,
-  };
+  return sampleTicker(nombre, BASE + i * 1000, 66_000 + i);
 }
 
 interface Message {
