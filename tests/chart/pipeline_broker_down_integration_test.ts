@@ -47,7 +47,13 @@ Deno.test("the pipeline page shows a stopped broker down within 5 s of its exit 
     });
   const browser = await launchChromium();
   try {
-    const up = await run("stack", ["scripts/stack.ts", "up"]);
+    let up = await run("stack", ["scripts/stack.ts", "up"]);
+    if (up.code !== 0) {
+      // Seen once in a CI run: exit 1 with nothing after "using Java"; shown
+      // for the next look, then one more try.
+      console.log(`stack up failed (exit ${up.code}):\n${up.text}`);
+      up = await run("stack", ["scripts/stack.ts", "up"]);
+    }
     assert.equal(up.code, 0, up.text);
     await using setup = script("setup-schema");
     assert.equal((await setup.waitForExit(60_000)).code, 0, setup.stderr);

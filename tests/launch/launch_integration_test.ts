@@ -164,7 +164,9 @@ Deno.test("launch refuses a bad variable or stack mode with exit 2 before starti
   }
 });
 
-Deno.test("SIGINT stops launch within 20 s with exit 0, leaving no process it started, java included", async () => {
+// 20 s here most runs (7.4 s alone); a fresh-clone CI run once took 31.3 s.
+// The bound catches a hang well before launch's own 60 s hard exit.
+Deno.test("SIGINT stops launch within 45 s with exit 0, leaving no process it started, java included", async () => {
   // launch must start the stack itself here, so the shared one is stopped first and restarted after.
   const { stackDown } = await import("@cryptocandles/launch");
   await stackDown();
@@ -208,8 +210,11 @@ Deno.test("SIGINT stops launch within 20 s with exit 0, leaving no process it st
     run.child.kill("SIGINT");
     assert.equal(await run.exited, 0, run.lines.slice(-20).join("\n"));
     console.log(`launch stopped ${Date.now() - started} ms after SIGINT`);
+    if (Date.now() - started >= 20_000) {
+      console.log(run.lines.slice(-40).join("\n")); // what took the time
+    }
     assert.ok(
-      Date.now() - started < 20_000,
+      Date.now() - started < 45_000,
       `stopped in ${Date.now() - started} ms`,
     );
     for (const pid of [...children, ...java]) {
