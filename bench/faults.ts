@@ -15,13 +15,13 @@
  * @module
  */
 import { runCommand } from "@cryptocandles/runtime";
-import { type FaultRow, faultsTable } from "./faults/counts.ts";
+import { type FaultRow, faultsTable, NO_COUNTS } from "./faults/counts.ts";
 import { openRig } from "./faults/rig.ts";
 import { ROWS } from "./faults/rows.ts";
 import { ensureVenv } from "../tests/venv.ts";
 
 const OUT = new URL("./faults.json", import.meta.url);
-const LOGS = "/tmp/cryptocandles-faults";
+const LOGS = ".stack/faults-logs"; // beside the stack's own logs, ignored by git
 const only = Deno.args.find((a) => a.startsWith("--rows="))?.slice(7)
   .split(",");
 const unknown = only?.filter((id) => !ROWS.some((r) => r.id === id));
@@ -80,14 +80,7 @@ const rows: FaultRow[] = [];
     } catch (error) {
       rows.push({
         id: spec.id,
-        produced: 0,
-        acked: 0,
-        kafka: 0,
-        points: 0,
-        missing: 0,
-        extra: 0,
-        kafkaDuplicates: 0,
-        dlq: 0,
+        ...NO_COUNTS,
         note: `FAILED: ${(error as Error).message.split("\n")[0]}`,
         seconds: Math.round((Date.now() - started) / 1000),
         ok: false,

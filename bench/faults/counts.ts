@@ -30,6 +30,18 @@ export interface FaultCounts {
   dlq: number;
 }
 
+/** Counts of a row that wrote and read nothing (or failed before counting). */
+export const NO_COUNTS: Readonly<FaultCounts> = Object.freeze({
+  produced: 0,
+  acked: 0,
+  kafka: 0,
+  points: 0,
+  missing: 0,
+  extra: 0,
+  kafkaDuplicates: 0,
+  dlq: 0,
+});
+
 /** One row of bench/faults.json. */
 export interface FaultRow extends FaultCounts {
   id: string;

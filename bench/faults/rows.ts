@@ -16,7 +16,7 @@ import { startBitfinexDouble } from "../../tests/doubles/bitfinex_double.ts";
 import type { ScriptProcess } from "../../tests/processes.ts";
 import { freePort, waitFor } from "../../tests/support.ts";
 import { sampleTicker } from "../../tests/fixtures/ticker.ts";
-import type { FaultCounts } from "./counts.ts";
+import { type FaultCounts, NO_COUNTS } from "./counts.ts";
 import { hold, openRun, type Rig, type Run } from "./rig.ts";
 
 /** What a row returns. */
@@ -520,18 +520,8 @@ export const ROWS: FaultRowSpec[] = [
       const line = failedUp.text.trim().split("\n").filter((l) =>
         /error/i.test(l)
       ).join(" | ");
-      const zero = {
-        produced: 0,
-        acked: 0,
-        kafka: 0,
-        points: 0,
-        missing: 0,
-        extra: 0,
-        kafkaDuplicates: 0,
-        dlq: 0,
-      };
       return {
-        counts: zero,
+        counts: { ...NO_COUNTS },
         note: `stack up with ${port} held: exit ${failedUp.code}, "${
           line.slice(0, 120)
         }…"; ${running.length} nodes left running; the next up started all (a node failing after others started, on a locked data dir: tests/launch/stack_restart_integration_test.ts)`,
