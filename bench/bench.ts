@@ -21,8 +21,15 @@
  *   measures it), once at Core's default flush interval (1 s, row P3) and
  *   once at the local stack's (`WAL_FLUSH_INTERVAL`, row P3s). Target p99 ≤
  *   the flush interval + 50 ms.
- * - P4 resident memory of producer, consumer and chart after the live run.
- *   Targets producer ≤ 80 MB, consumer ≤ 100 MB.
+ * - P4 resident memory of producer, consumer and chart, sampled every
+ *   minute (and at the end) through P3's live run, which lasts 30 minutes
+ *   (a soak): the peak of each against producer ≤ 80 MB, consumer ≤ 100
+ *   MB, chart ≤ 100 MB, and each one's slope in MB per 10 minutes (least
+ *   squares over the samples) so a leak shows; the curve is the row's
+ *   `series`.
+ * - P5 (with P3) latency tick → candle on the chart page: the page open in
+ *   headless Chromium through P3's run (bench/page_latency.ts), p50/p99 of
+ *   the page's own measure after a warm-up. Target p99 ≤ 250 ms.
  *
  * `--compare` runs, then prints each figure's change against the committed
  * bench/results.json (read before the run, which a full run overwrites);
@@ -42,6 +49,7 @@ import {
   WAL_FLUSH_INTERVAL,
 } from "@cryptocandles/launch";
 import { type LogEvent, runOnce, supervise } from "@cryptocandles/launch";
+import { delay } from "@cryptocandles/runtime";
 import { startInfluxDouble } from "../tests/doubles/influx_double.ts";
 import { waitFor } from "../tests/support.ts";
 import { ensureVenv } from "../tests/venv.ts";
@@ -52,13 +60,20 @@ import {
   formatComparison,
   formatValue,
   parseResults,
+  seriesSlope,
 } from "./compare.ts";
 import { drainRate, startDrainSink } from "./drain_sink.ts";
+import {
+  CHROMIUM,
+  type PageLatencyResult,
+  summarise,
+  watchPageLatency,
+} from "./page_latency.ts";
 import { type CpuProfile, formatSelfTime, topSelfTime } from "./profile.ts";
 
 const log = createLogger("bench");
 const BASE = "bench/results.json";
-const ROW_IDS = ["P1", "P2", "P2d", "P3", "P3s", "P4"];
+const ROW_IDS = ["P1", "P2", "P2d", "P3", "P3s", "P4", "P5"];
 const flags = parseFlags(Deno.args);
 if (flags.compareFile) {
   printComparison(
@@ -75,14 +90,25 @@ const SIZES = quick
     p1Seconds: 12,
     p1JavaRecords: 100_000,
     p2Records: 20_000,
-    liveSeconds: 45,
+    liveSeconds: { P3: 45, P3s: 45 } as Record<string, number>,
+    memoryEverySeconds: 15,
   }
   : {
     p1Seconds: 30,
     p1JavaRecords: 500_000,
     p2Records: 200_000,
-    liveSeconds: 300,
+    // P3's run is P4's soak and P5's page
+    liveSeconds: { P3: 1_800, P3s: 300 } as Record<string, number>,
+    memoryEverySeconds: 60,
   };
+const LIVE = ["P3", "P3s", "P4", "P5"];
+const CHART_PORT = 8099;
+/** P5's target: p99 of tick → candle on the page, ms. */
+const PAGE_P99_MS = 250;
+/** P5's samples of the page's first seconds after its first update are left out (the chart catching up). */
+const PAGE_WARMUP_MS = 5_000;
+/** P4's targets: the peak resident memory of each, MB. */
+const MEMORY_MB = { producer: 80, consumer: 100, chart: 100 };
 const BROKERS = "127.0.0.1:19090,127.0.0.1:19091,127.0.0.1:19092";
 const RECORD_SIZE = 98; // bytes of one v2 value in the wire format (measured)
 const P2_FLUSH_MS = 1000; // the double's default, InfluxDB 3 Core's
@@ -109,7 +135,7 @@ let profileLines: string[] = [];
 try {
   if (wants("P1")) await p1Producer();
   if (wants("P2") || wants("P2d")) await p2Backfill();
-  if (wants("P3") || wants("P3s") || wants("P4")) {
+  if (LIVE.some(wants)) {
     await p3p4Live("P3", 1_000);
     await p3p4Live("P3s", flushMs(WAL_FLUSH_INTERVAL));
   }
@@ -230,6 +256,7 @@ async function p2Backfill(): Promise<void> {
     ),
     { log, print: () => {} },
   );
+  const watch = watchProcess(consumer.pid);
   let firstAt = 0;
   let points = 0;
   const deadline = Date.now() + 300_000;
@@ -240,6 +267,7 @@ async function p2Backfill(): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   const ours = points / ((Date.now() - firstAt) / 1000);
+  const use = await watch.stop(firstAt);
   await consumer.stop();
   if (cpuProf) {
     profileLines = await summariseProfile(`bench/profiles/${profile}`);
@@ -258,6 +286,7 @@ async function p2Backfill(): Promise<void> {
     figures: [
       { name: "consumer", value: n(ours), unit: "points/s", better: "higher" },
       { name: "backlog", value: count, unit: "records" },
+      ...usageFigures(use),
       {
         name: "Java ConsumerPerformance, read only",
         value: n(reference),
@@ -266,8 +295,8 @@ async function p2Backfill(): Promise<void> {
         reference: true,
       },
     ],
-    target: "≥ 100k points/s",
-    met: ours >= 100_000,
+    target: "≥ 100k points/s, consumer peak RSS ≤ 100 MB",
+    met: ours >= 100_000 && use.peakMb <= 100,
   });
   await p2dDrain(topic, count, ours);
 }
@@ -288,6 +317,8 @@ async function p2dDrain(
     }),
     { log, print: () => {} },
   );
+  const watch = watchProcess(consumer.pid);
+  let use: Usage = { peakMb: NaN, cpuShare: NaN };
   try {
     await waitFor(
       `the drain sink to take ${count} points`,
@@ -297,6 +328,7 @@ async function p2dDrain(
   } catch (error) {
     log.warn(`P2d: ${(error as Error).message}`);
   } finally {
+    use = await watch.stop(sink.stats().firstAt ?? 0);
     await consumer.stop();
   }
   const ours = drainRate(sink.stats());
@@ -308,6 +340,7 @@ async function p2dDrain(
     setup: { minRecords: SIZES.p2Records },
     figures: [
       { name: "consumer", value: n(ours), unit: "points/s", better: "higher" },
+      ...usageFigures(use),
       {
         name: "P2 into the InfluxDB double",
         value: n(intoDouble),
@@ -322,11 +355,16 @@ async function p2dDrain(
 }
 
 /**
- * P3 (and P4 with the first run): the live pipeline for `liveSeconds`, the
- * double acknowledging writes every `walFlushIntervalMs`.
+ * P3 (and P4, P5 with the first run): the live pipeline for `liveSeconds`,
+ * the double acknowledging writes every `walFlushIntervalMs`. In P3's run
+ * the chart page is open in Chromium (P5) and the three processes'
+ * resident memory is sampled every `memoryEverySeconds` and at the end
+ * (P4).
  */
 async function p3p4Live(id: string, walFlushIntervalMs: number): Promise<void> {
   const topic = `bench-live-${id}-${run}`;
+  const seconds = SIZES.liveSeconds[id];
+  const first = id === "P3";
   await script("setup-schema", { KAFKA_TOPIC: topic });
   await using influx = await startInfluxDouble({ walFlushIntervalMs });
   const env = {
@@ -336,7 +374,7 @@ async function p3p4Live(id: string, walFlushIntervalMs: number): Promise<void> {
     INFLUX_TOKEN: influx.token ?? "",
     SOURCE: "synthetic",
     SYNTHETIC_RATE: "5",
-    CHART_PORT: "8099",
+    CHART_PORT: String(CHART_PORT),
   };
   const consumerEvents: LogEvent[] = [];
   const consumer = supervise(spec("consumer", env), {
@@ -346,16 +384,37 @@ async function p3p4Live(id: string, walFlushIntervalMs: number): Promise<void> {
   });
   const chart = supervise(spec("chart", env), { log, print: () => {} });
   const producer = supervise(spec("producer", env), { log, print: () => {} });
-  await new Promise((r) => setTimeout(r, SIZES.liveSeconds * 1000));
-  const rss = {
-    producer: await rssMb(producer.pid),
-    consumer: await rssMb(consumer.pid),
-    chart: await rssMb(chart.pid),
-  };
-  await producer.stop();
-  await new Promise((r) => setTimeout(r, 6000));
-  await chart.stop();
-  await consumer.stop();
+  const startedAt = Date.now();
+  const page = first
+    ? watchPageLatency(`http://127.0.0.1:${CHART_PORT}/?interval=1m`, {
+      warmupMs: PAGE_WARMUP_MS,
+    })
+    : undefined;
+  page?.ready.then(
+    () => log.info("P5: the chart page is live in Chromium"),
+    () => {}, // stop() says why
+  );
+  const memory: Record<string, number | null>[] = [];
+  let pageResult: PageLatencyResult | undefined;
+  try {
+    // A measurement's duration, not a wait for a condition: sample memory
+    // every memoryEverySeconds until the end of the run, then once more.
+    const sample = () => memorySample(startedAt, { producer, consumer, chart });
+    const every = SIZES.memoryEverySeconds * 1000;
+    const deadline = startedAt + seconds * 1000;
+    for (let at = startedAt + every; first && at < deadline; at += every) {
+      await delay(Math.max(0, at - Date.now()));
+      memory.push(await sample());
+    }
+    await delay(Math.max(0, deadline - Date.now()));
+    if (first) memory.push(await sample());
+  } finally {
+    pageResult = await page?.stop();
+    await producer.stop();
+    await delay(6000); // the consumer writes what is left
+    await chart.stop();
+    await consumer.stop();
+  }
   const latency = consumerEvents.findLast((e) => e.latencyMs)?.latencyMs as
     | { p50: number; p99: number }
     | undefined;
@@ -374,7 +433,7 @@ async function p3p4Live(id: string, walFlushIntervalMs: number): Promise<void> {
       } ticks`,
     setup: {
       walFlushIntervalMs,
-      seconds: SIZES.liveSeconds,
+      seconds,
       coins: 4,
       ticksPerSecondPerCoin: 5,
     },
@@ -391,27 +450,103 @@ async function p3p4Live(id: string, walFlushIntervalMs: number): Promise<void> {
     target: `p99 ≤ ${walFlushIntervalMs + 50} ms`,
     met: p99 !== null && p99 <= walFlushIntervalMs + 50,
   });
-  if (id !== "P3") return;
-  rows.push({
+  if (!first) return;
+  rows.push(p4Row(seconds, memory));
+  rows.push(p5Row(seconds, pageResult!));
+}
+
+/** Resident memory of the live run's processes now, MB, at `minute` since it began. */
+async function memorySample(
+  startedAt: number,
+  processes: Record<"producer" | "consumer" | "chart", { pid?: number }>,
+): Promise<Record<string, number | null>> {
+  const sample: Record<string, number | null> = {
+    minute: Math.round((Date.now() - startedAt) / 600) / 100,
+  };
+  for (const [name, child] of Object.entries(processes)) {
+    sample[name] = n(await rssMb(child.pid));
+  }
+  return sample;
+}
+
+/** P4: each process's peak and slope over the soak's samples. */
+function p4Row(seconds: number, memory: Record<string, number | null>[]) {
+  const names = ["producer", "consumer", "chart"] as const;
+  const peak = (name: string) =>
+    n(Math.max(...memory.map((m) => m[name] ?? NaN)));
+  const slope = (name: string) => {
+    const mbPer10Min = seriesSlope(memory, name);
+    return mbPer10Min === null ? null : Math.round(mbPer10Min * 10) / 10;
+  };
+  const peaks = Object.fromEntries(names.map((name) => [name, peak(name)]));
+  return {
     id: "P4",
-    what: `resident memory after ${SIZES.liveSeconds} s at live rate`,
-    setup: { seconds: SIZES.liveSeconds },
-    figures: (["producer", "consumer", "chart"] as const).map((name) => ({
-      name,
-      value: n(rss[name]),
-      unit: "MB",
-      better: "lower" as const,
-    })),
-    target: "producer ≤ 80, consumer ≤ 100",
-    met: rss.producer <= 80 && rss.consumer <= 100,
-  });
+    what:
+      `resident memory over ${seconds} s at live rate (peak of ${memory.length} samples every ${SIZES.memoryEverySeconds} s and at the end; slope: least squares, MB per 10 min)`,
+    setup: { seconds, sampleEverySeconds: SIZES.memoryEverySeconds },
+    figures: [
+      ...names.map((name) => ({
+        name,
+        value: peaks[name],
+        unit: "MB",
+        better: "lower" as const,
+      })),
+      ...names.map((name) => ({
+        name: `${name} slope`,
+        value: slope(name),
+        unit: "MB/10 min",
+        better: "lower" as const,
+      })),
+    ],
+    target: names.map((name) => `${name} ≤ ${MEMORY_MB[name]}`).join(", "),
+    met: names.every((name) =>
+      peaks[name] !== null && peaks[name] <= MEMORY_MB[name]
+    ),
+    series: memory,
+  } satisfies BenchRow;
+}
+
+/** P5: tick → candle on the page, from what the page measured. */
+function p5Row(seconds: number, page: PageLatencyResult): BenchRow {
+  if (page.error) log.warn(`P5: ${page.error}`);
+  if (page.fullReads > 0) {
+    log.warn(
+      `P5: ${page.fullReads} reads of the page found its 500 samples full: some may be lost`,
+    );
+  }
+  log.info(
+    `P5: ${page.warmupSamples} samples of the warm-up left out (max ${
+      formatValue(page.warmupMaxMs)
+    } ms)`,
+  );
+  const { count, p50, p99 } = summarise(page.samples);
+  return {
+    id: "P5",
+    what:
+      `latency tick → candle on the chart page in headless Chromium, 1 coin × 5/s, ${
+        formatValue(count)
+      } ticks`,
+    setup: {
+      seconds,
+      ticksPerSecond: 5,
+      warmupSeconds: PAGE_WARMUP_MS / 1000,
+    },
+    figures: [
+      { name: "p50", value: n(p50 ?? NaN), unit: "ms", better: "lower" },
+      { name: "p99", value: n(p99 ?? NaN), unit: "ms", better: "lower" },
+      { name: "sample", value: count, unit: "ticks" },
+    ],
+    target: `p99 ≤ ${PAGE_P99_MS} ms`,
+    met: p99 !== null && p99 <= PAGE_P99_MS,
+  };
 }
 
 /**
  * What the bench needs besides the stack, each missing one as one line
  * saying what to install: deno on PATH (the scripts run as `deno run`), ps
- * (P4), Maven on the first run (Kafka's jars), Java 21+, and the InfluxDB
- * double's Python venv (made here when missing).
+ * (P4), Chromium for the live run (P5), Maven on the first run (Kafka's
+ * jars), Java 21+, and the InfluxDB double's Python venv (made here when
+ * missing).
  *
  * @returns The JDK's java.
  */
@@ -429,6 +564,11 @@ async function preflight(): Promise<string> {
   if (!(await exists(".stack/libs/.complete")) && !(await installed("mvn"))) {
     throw new Error(
       "mvn is missing: the first run fetches the Kafka 4.3.1 and Apicurio jars with Maven (apt-get install maven, brew install maven)",
+    );
+  }
+  if (LIVE.some(wants) && !(await exists(CHROMIUM))) {
+    throw new Error(
+      `chromium is missing: P5 opens the chart page in headless Chromium at ${CHROMIUM} (Debian/Ubuntu: apt-get install chromium)`,
     );
   }
   const java = await ensureJdk({ log });
@@ -562,6 +702,69 @@ async function java(main: string, args: string[]): Promise<string> {
   return stdout + stderr;
 }
 
+/** A process's peak resident memory, and its share of one core while it worked. */
+interface Usage {
+  peakMb: number;
+  /** CPU seconds per second (1 = one core busy), from `from` to the end. */
+  cpuShare: number;
+}
+
+/**
+ * Samples a process's resident memory and CPU time (`ps -o rss=,times=`)
+ * every 500 ms until `stop(from)`, which gives the peak memory and the CPU
+ * share from the first sample at or after `from` (epoch ms) to the last.
+ */
+function watchProcess(pid: number | undefined) {
+  const samples: { at: number; rssMb: number; cpuS: number }[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running && pid) {
+      const { stdout } = await runCommand("ps", [
+        "-o",
+        "rss=,times=",
+        "-p",
+        String(pid),
+      ], { check: false });
+      const [rss, cpu] = stdout.trim().split(/\s+/).map(Number);
+      if (Number.isFinite(rss) && Number.isFinite(cpu)) {
+        samples.push({ at: Date.now(), rssMb: rss / 1024, cpuS: cpu });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    async stop(from: number): Promise<Usage> {
+      running = false;
+      await loop;
+      const busy = samples.filter((s) => s.at >= from);
+      const [first, last] = [busy[0], busy.at(-1)];
+      return {
+        peakMb: Math.round(Math.max(...samples.map((s) => s.rssMb))),
+        cpuShare: first && last && last.at > first.at
+          ? (last.cpuS - first.cpuS) / ((last.at - first.at) / 1000)
+          : NaN,
+      };
+    },
+  };
+}
+
+/** The figures of a {@linkcode Usage}. */
+function usageFigures(use: Usage) {
+  return [
+    {
+      name: "consumer peak RSS",
+      value: n(use.peakMb),
+      unit: "MB",
+      better: "lower" as const,
+    },
+    {
+      name: "consumer CPU",
+      value: n(Math.round(use.cpuShare * 100)),
+      unit: "% of a core",
+    },
+  ];
+}
+
 async function rssMb(pid: number | undefined): Promise<number> {
   if (!pid) return NaN;
   const { stdout } = await runCommand("ps", ["-o", "rss=", "-p", String(pid)], {
@@ -679,7 +882,7 @@ function parseFlags(args: string[]): Flags {
     else if (arg === "--cpu-prof") flags.cpuProf = true;
     else {
       log.error(
-        `Cannot run the bench as ${arg} is not a flag: use --quick, --only=P1,P2 (P2 runs P2d too; P3 runs P3s and P4), --compare[=FILE], --cpu-prof`,
+        `Cannot run the bench as ${arg} is not a flag: use --quick, --only=P1,P2 (P2 runs P2d too; P3 runs P3s, P4 and P5), --compare[=FILE], --cpu-prof`,
       );
       Deno.exit(2);
     }

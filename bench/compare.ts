@@ -34,6 +34,12 @@ export interface BenchRow {
   target: string;
   /** Whether the target was met; null when there is none. */
   met: boolean | null;
+  /**
+   * A curve measured during the row's run, one point per sample, such as
+   * P4's resident memory every minute: `{ minute: 1, producer: 68,
+   * consumer: 74, chart: 71 }` (MB; null when not measured). Not compared.
+   */
+  series?: Record<string, number | null>[];
 }
 
 /** What bench/results.json holds (schema 2). */
@@ -219,6 +225,46 @@ export function formatComparison(comparison: Comparison): string[] {
     lines.push(`not in this run: ${comparison.notRun.join(", ")}`);
   }
   return lines;
+}
+
+/**
+ * The least-squares slope of one value of a series against another (its
+ * time), per `per` units of time: how fast resident memory grows, say.
+ * Points where either is missing are left out.
+ *
+ * @param series The points, such as P4's `series`.
+ * @param name The value, such as `consumer`.
+ * @param options `x`, the time's name (default `minute`); `per`, the span the slope is given for (default 10).
+ * @returns The slope per `per` units of `x`; null with fewer than two distinct times.
+ *
+ * @example
+ * ```ts ignore
+ * // MB per 10 minutes
+ * seriesSlope([{ minute: 1, chart: 70 }, { minute: 2, chart: 71 }], "chart"); // 10
+ * ```
+ */
+export function seriesSlope(
+  series: Record<string, number | null>[],
+  name: string,
+  { x = "minute", per = 10 }: { x?: string; per?: number } = {},
+): number | null {
+  const points = series.flatMap((p) => {
+    const [t, v] = [p[x], p[name]];
+    return typeof t === "number" && Number.isFinite(t) &&
+        typeof v === "number" && Number.isFinite(v)
+      ? [[t, v]]
+      : [];
+  });
+  const mean = (i: 0 | 1) =>
+    points.reduce((sum, p) => sum + p[i], 0) / points.length;
+  const [mt, mv] = [mean(0), mean(1)];
+  let spread = 0;
+  let together = 0;
+  for (const [t, v] of points) {
+    spread += (t - mt) ** 2;
+    together += (t - mt) * (v - mv);
+  }
+  return spread > 0 ? (together / spread) * per : null;
 }
 
 /**

@@ -60,10 +60,8 @@ await runScript({
       dlqTopic: config.consumer.dlqTopic,
       log,
       signal,
-      onFatal: (error) => {
-        fatal ??= error;
-        abort();
-      },
+      onFatal: (error) => (fatal ??= error, abort()),
+      pause: () => consumer.pause([{ topic: config.kafka.topic }]),
     });
     const { topic } = config.kafka;
     const untrack = trackAssignments(consumer, assigner);
@@ -83,6 +81,7 @@ await runScript({
       // for the chart's pipeline page
       serveSinkMetrics(sink.stats, { clientId, group, topic, signal });
       await consumer.run({
+        autoCommit: false, // the sink commits what InfluxDB acknowledged
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 2,
         eachBatch: sink.eachBatch,
@@ -95,6 +94,7 @@ await runScript({
       if (!signal.aborted) fatal ??= error as Error;
     } finally {
       untrack();
+      await sink.close(); // writes in flight finish and are committed
       await history.disconnect().catch(() => {});
       await consumer.disconnect().catch(() => {});
       await dlq.disconnect().catch(() => {});

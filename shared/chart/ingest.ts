@@ -196,8 +196,8 @@ export interface StartReadingOptions {
  * Subscribes the chart's consumer to the ticker topic, and to the
  * dead-letter and history topics when they exist, runs it with
  * {@linkcode createRecordHandler} and seeks as {@linkcode seekToHistory}
- * does (ticks since `since`). History without its schema is left out with
- * one warning.
+ * does (ticks since `since`), committing no offsets. History without its
+ * schema is left out with one warning.
  *
  * @param consumer A connected consumer, not yet running.
  * @param admin A connected admin client.
@@ -254,7 +254,11 @@ export async function startReading(
     log,
     history: history ?? undefined,
   });
-  await consumer.run({ eachMessage });
+  // No offset commits: the group is new at every start, which seeks by
+  // time. kafkajs commits after each batch otherwise, and the next batches
+  // (every partition's: one handler at a time) wait for that commit's
+  // replication: tens to hundreds of ms on a busy machine.
+  await consumer.run({ eachMessage, autoCommit: false });
   await settled(() =>
     seekToHistory(admin, consumer, { topic, offsets, dlqTopic: dlq })
   );

@@ -1,9 +1,9 @@
 /**
  * The consumer's sink: Kafka batches → tickers → InfluxDB points, with
- * at-least-once delivery. An offset is resolved only once its record is
- * written to InfluxDB or sent to the dead-letter topic; while InfluxDB is
- * down the batch in hand is retried (heartbeating, so the member stays in
- * the group) and nothing more is fetched.
+ * at-least-once delivery. An offset is committed only once its record, and
+ * every record before it, is written to InfluxDB or sent to the dead-letter
+ * topic; while InfluxDB is down the chunks in hand are retried, and once a
+ * partition holds `maxRecords` nothing more is fetched for it.
  *
  * A chunk that fails for one infrastructure reason is not poison: when the
  * schema registry does not answer, or knows none of the schema ids of a
@@ -13,12 +13,21 @@
  * is still poison. Dead-letter writes go in requests below the broker's
  * largest message (`dlqMaxBytes`).
  *
- * The chunks of a batch are written concurrently (`inFlight` at a time, as
- * InfluxDB 3 answers each write only at its next WAL flush), but resolved in
- * offset order: a chunk's last offset is resolved once it and every chunk
- * before it are written or dead-lettered. A chunk that cannot be written
- * (stopped, fatal) stops the batch: later chunks, written or not, stay
- * unresolved and are read again.
+ * Writing and committing are apart from fetching: a batch's chunks are
+ * handed to their partition's lane and their offsets resolved at once, so
+ * kafkajs fetches the next batch while InfluxDB 3 holds the writes until its
+ * next WAL flush (`--wal-flush-interval`, 1 s by default). A tick therefore
+ * waits for one flush, not for the flush of the batch before it. Offsets are
+ * committed (the payload's `commitOffsetsIfNecessary` with explicit offsets,
+ * kafkajs's auto-commit off) in offset order, only up to the last chunk that is
+ * written or dead-lettered together with every chunk before it. Memory is
+ * bounded by design: a lane holds at most `maxRecords` records not yet
+ * committed; past that, `eachBatch` waits (heartbeating), and kafkajs
+ * fetches nothing more for that partition. A batch that starts at or below
+ * what its lane already holds (read again after a rebalance or a restart of
+ * the kafkajs runner) starts a new lane; the old one stops retrying and
+ * commits nothing more. {@linkcode Sink.close} stops taking batches, waits
+ * for the writes in flight and commits them.
  *
  * @module
  */
@@ -61,14 +70,25 @@ export interface SinkOptions {
   /** Records handled per InfluxDB write. @default {5000} */
   chunk?: number;
   /**
-   * Chunks of one batch written at once. InfluxDB 3 answers a write only
-   * after its next WAL flush (`--wal-flush-interval`, 1 s by default), so
-   * one write at a time would write at most `chunk` points a flush. Records
-   * in flight stay within `chunk × inFlight` a partition. @default {8}
+   * Records a partition holds between fetch and commit: read, being written
+   * or waiting for InfluxDB's WAL flush. Each chunk is one write, all in
+   * flight at once, so a flush can take up to `maxRecords` points a
+   * partition. @default {20000}
    */
-  inFlight?: number;
-  /** Stops the outage retry loop. */
+  maxRecords?: number;
+  /**
+   * Stops fetching (the consumer's `pause` of the topic), called as the sink
+   * closes; an error (the consumer never ran) is ignored.
+   */
+  pause?: () => void;
+  /**
+   * The consumer stops: no batch is taken any more, and writes still
+   * retrying give up after `closeTimeoutMs` (unless {@linkcode Sink.close}
+   * ends them sooner).
+   */
   signal: AbortSignal;
+  /** How long writes in flight may take once `signal` aborts. @default {5000} */
+  closeTimeoutMs?: number;
   /** Called once, with the first error no retry can mend (such as 401): the script stops. */
   onFatal: (error: Error) => void;
   /**
@@ -157,10 +177,19 @@ interface Poison {
 
 /** What {@linkcode createSink} returns. */
 export interface Sink {
-  /** The kafkajs `eachBatch` handler. */
+  /** The kafkajs `eachBatch` handler (run with `autoCommit: false`). */
   eachBatch: (payload: EachBatchPayload) => Promise<void>;
   /** Counters for the status view. */
   stats: SinkStats;
+  /** Resolves once every record taken so far is written (or dead-lettered) and committed, or its lane stopped. */
+  idle: () => Promise<void>;
+  /**
+   * Takes no more batches (calling `pause`), waits up to `timeoutMs` for the
+   * writes in flight and their commits, then gives up the rest (read again
+   * next time, said in one line). Also run when `signal` aborts.
+   * @returns How many records were left uncommitted.
+   */
+  close: (timeoutMs?: number) => Promise<number>;
 }
 
 /** A chunk decoded: its lines (with the record, coin and time of each) and its poison. */
@@ -177,11 +206,42 @@ interface Blocked {
   blocked: string;
 }
 
-/** What the chunks of one batch share: whether to go on, and the heartbeat. */
+/**
+ * What the chunks of one lane share: whether to go on. Their retries do not
+ * heartbeat: kafkajs's runner is free (it heartbeats between fetches, and
+ * must see a rebalance's answer itself to join again).
+ */
 interface Turn {
-  /** False once the batch is stopped (a chunk could not be written), stale or the consumer stops. */
+  /** False once the lane is stopped (a chunk could not be written, or it was replaced) or the sink closed. */
   going: () => boolean;
-  heartbeat: () => Promise<void>;
+}
+
+/** A chunk handed to a lane: its size, last offset and outcome. */
+interface Pending {
+  records: number;
+  last: string;
+  /** Its poison once written, or undefined when it could not be. */
+  done: Promise<Poison[] | undefined>;
+  settled: boolean;
+}
+
+/** One partition's chunks between fetch and commit, in offset order. */
+interface Lane {
+  topic: string;
+  partition: number;
+  pending: Pending[];
+  /** Records in `pending`. */
+  records: number;
+  /** The last offset taken. */
+  tail?: bigint;
+  /** False once it stopped: replaced by a newer lane, or a chunk could not be written. */
+  live: boolean;
+  /** Runs while `pending` has chunks: dead-letters, then commits, in order. */
+  pump?: Promise<void>;
+  /** Wakes an `eachBatch` waiting for room. */
+  room: () => void;
+  /** The newest batch's commit. */
+  commit: EachBatchPayload["commitOffsetsIfNecessary"];
 }
 
 /** Statuses of a write InfluxDB refused as a whole for what it holds: its records go to the DLQ. */
@@ -195,12 +255,16 @@ const REFUSED_WRITE = new Set([400, 422]);
  *
  * @example
  * ```ts ignore
- * const sink = createSink({ reader, typeById, influx, measurement, dlq, dlqTopic, log, signal });
- * await consumer.run({ eachBatchAutoResolve: false, eachBatch: sink.eachBatch });
+ * const pause = () => consumer.pause([{ topic }]);
+ * const sink = createSink({ reader, typeById, influx, measurement, dlq, dlqTopic, log, signal, onFatal, pause });
+ * await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: sink.eachBatch });
+ * // on the way out, before disconnecting
+ * await sink.close();
  * ```
  */
 export function createSink(options: SinkOptions): Sink {
-  const { chunk = 5000, inFlight = 8, dlqMaxBytes = 524_288 } = options;
+  const { chunk = 5000, maxRecords = 20_000, dlqMaxBytes = 524_288 } = options;
+  const { closeTimeoutMs = 5000 } = options;
   const pausePolicy = { minTimeout: 500, maxTimeout: 5000 };
   Object.assign(pausePolicy, options.pauseBackoff);
   let fatalSeen = false;
@@ -222,49 +286,186 @@ export function createSink(options: SinkOptions): Sink {
     written: {},
     deadLettered: 0,
     lag: {},
-    latency: latencyWindow(),
+    latency: latencyWindow(40_000), // 30 minutes of 4 coins × 5 ticks/s
   };
 
+  /** Aborted when writes in flight are given up (the sink closed). */
+  const writes = new AbortController();
+  const lanes = new Map<string, Lane>();
+  let closing = false;
+  let closed = false;
+  options.signal.addEventListener("abort", () => void close(), { once: true });
+
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary } =
-      payload;
+    const { batch, resolveOffset, heartbeat } = payload;
     const { topic, partition, messages } = batch;
-    let stopped = false;
-    const turn: Turn = {
-      going: () => !stopped && payload.isRunning() && !payload.isStale(),
-      heartbeat,
-    };
-    const chunks: KafkaMessage[][] = [];
+    const open = () => !closing && payload.isRunning() && !payload.isStale();
+    if (messages.length === 0) return;
+    const lane = laneFor(topic, partition, BigInt(messages[0].offset));
+    lane.commit = payload.commitOffsetsIfNecessary;
     for (let start = 0; start < messages.length; start += chunk) {
-      chunks.push(messages.slice(start, start + chunk));
-    }
-    // Every chunk is written at once, at most `inFlight` at a time (each
-    // write waits for InfluxDB's WAL flush); offsets are resolved in order.
-    const slots = limiter(Math.max(1, inFlight));
-    const written = chunks.map((records) =>
-      slots(async () => {
-        if (!turn.going()) return undefined;
-        const poison = await handleChunk(partition, records, turn);
-        if (poison === undefined) stopped = true;
-        return poison;
-      })
-    );
-    const beat = setInterval(() => heartbeat().catch(() => {}), 1000);
-    try {
-      for (const [i, records] of chunks.entries()) {
-        const poison = await written[i];
-        if (poison === undefined) return;
-        await deadLetterChunk(topic, partition, poison);
-        resolveOffset(records[records.length - 1].offset);
-        await commitOffsetsIfNecessary();
+      const records = messages.slice(start, start + chunk);
+      // Room for the chunk, or wait for commits to make it, heartbeating:
+      // a rebalance's answer ends the batch (kafkajs joins again, then
+      // fetches from the committed offsets).
+      while (lane.records > 0 && lane.records + records.length > maxRecords) {
+        if (!open() || !lane.live) return;
+        await new Promise<void>((woken) => {
+          const beat = setTimeout(woken, 1000);
+          lane.room = () => (clearTimeout(beat), woken());
+        });
         await heartbeat();
       }
-    } finally {
-      stopped = true;
-      clearInterval(beat);
-      await Promise.allSettled(written);
+      if (!open() || !lane.live) return;
+      take(lane, records);
+      resolveOffset(records[records.length - 1].offset);
     }
     stats.lag[partition] = Number(batch.offsetLag());
+  }
+
+  /** The partition's lane; a new one when the batch starts at or below what it took (read again). */
+  function laneFor(topic: string, partition: number, first: bigint): Lane {
+    const key = `${topic}\u0000${partition}`;
+    const old = lanes.get(key);
+    if (old && old.live && (old.tail === undefined || first > old.tail)) {
+      return old;
+    }
+    if (old) {
+      if (old.live) {
+        options.log.info(
+          `partition ${partition} read again from offset ${first} (taken up to ${old.tail}): its uncommitted records are written again`,
+        );
+      }
+      old.live = false;
+      old.room();
+    }
+    const lane: Lane = {
+      topic,
+      partition,
+      pending: [],
+      records: 0,
+      live: true,
+      room: () => {},
+      commit: () => Promise.resolve(),
+    };
+    lanes.set(key, lane);
+    return lane;
+  }
+
+  /** Starts writing a chunk in its lane, and the lane's pump if idle. */
+  function take(lane: Lane, records: KafkaMessage[]): void {
+    const turn: Turn = {
+      going: () => lane.live && !writes.signal.aborted,
+    };
+    const entry: Pending = {
+      records: records.length,
+      last: records[records.length - 1].offset,
+      done: handleChunk(lane.partition, records, turn),
+      settled: false,
+    };
+    entry.done.finally(() => (entry.settled = true));
+    lane.pending.push(entry);
+    lane.records += records.length;
+    lane.tail = BigInt(entry.last);
+    lane.pump ??= pump(lane).finally(() => (lane.pump = undefined));
+  }
+
+  /**
+   * Takes a lane's written chunks in order: dead-letters their poison, then
+   * commits past them (once for a run of chunks already written).
+   */
+  async function pump(lane: Lane): Promise<void> {
+    let done: string | undefined;
+    while (lane.pending.length > 0) {
+      const head = lane.pending[0];
+      const poison = await head.done;
+      if (poison === undefined || !lane.live) {
+        lane.live = false;
+        break;
+      }
+      if (!(await deadLetterUntilDone(lane, poison))) break;
+      lane.pending.shift();
+      lane.records -= head.records;
+      done = head.last;
+      lane.room();
+      if (lane.pending[0]?.settled) continue;
+      await commitPast(lane, done);
+      done = undefined;
+    }
+    if (done !== undefined && lane.live) {
+      await commitPast(lane, done);
+    }
+    lane.room();
+  }
+
+  /** Commits the offset after `last`; a failure is logged (the next commit goes further). */
+  async function commitPast(lane: Lane, last: string): Promise<void> {
+    const { topic, partition } = lane;
+    const offset = String(BigInt(last) + 1n);
+    try {
+      await lane.commit({
+        topics: [{ topic, partitions: [{ partition, offset }] }],
+      });
+    } catch (error) {
+      options.log.warn(
+        `commit of offset ${offset} (partition ${partition}) failed: ${
+          (error as Error).message
+        }; its records may be read and written again`,
+      );
+    }
+  }
+
+  /** Sends a chunk's poison, retrying while Kafka does not take it; false when the lane stopped first. */
+  async function deadLetterUntilDone(
+    lane: Lane,
+    poison: Poison[],
+  ): Promise<boolean> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        await deadLetterChunk(lane.topic, lane.partition, poison);
+        return true;
+      } catch (error) {
+        options.log.warn(
+          `dead-letter write failed: ${(error as Error).message}; retrying`,
+        );
+        const turn = {
+          going: () => lane.live && !writes.signal.aborted,
+        };
+        if (!(await pause(attempt, turn))) return false;
+      }
+    }
+  }
+
+  /** Resolves once no lane has a pump running. */
+  async function idle(): Promise<void> {
+    for (;;) {
+      const pumps = [...lanes.values()].flatMap((l) => l.pump ? [l.pump] : []);
+      if (pumps.length === 0) return;
+      await Promise.all(pumps);
+    }
+  }
+
+  async function close(timeoutMs = closeTimeoutMs): Promise<number> {
+    closing = true;
+    try {
+      options.pause?.();
+    } catch { /* the consumer never ran: nothing is fetched */ }
+    for (const lane of lanes.values()) lane.room();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+    await Promise.race([idle(), late]);
+    clearTimeout(timer);
+    writes.abort();
+    await idle();
+    let left = 0;
+    for (const lane of lanes.values()) left += lane.records;
+    if (left > 0 && !closed) {
+      options.log.warn(
+        `${left} records not committed as the consumer stops: they are read again next time`,
+      );
+    }
+    closed = true;
+    return left;
   }
 
   /**
@@ -316,7 +517,7 @@ export function createSink(options: SinkOptions): Sink {
   }
 
   /**
-   * Decodes a chunk, pausing (one line, back-off, heartbeats) while it is
+   * Decodes a chunk, pausing (one line, back-off) while it is
    * blocked for one infrastructure reason; undefined when stopped first.
    */
   async function decodeUntilDone(
@@ -324,7 +525,8 @@ export function createSink(options: SinkOptions): Sink {
     messages: KafkaMessage[],
     turn: Turn,
   ): Promise<Decoded | undefined> {
-    const { log, signal } = options;
+    const { log } = options;
+    const { signal } = writes;
     for (let attempt = 1;; attempt++) {
       let outcome: Decoded | Blocked;
       try {
@@ -433,7 +635,17 @@ export function createSink(options: SinkOptions): Sink {
     // A registry that still holds the topic's schemas makes a chunk of
     // unknown ids poison (a lone bad record in a slow stream is a chunk of
     // its own); only a registry that lost them blocks the chunk.
-    if (everyUnknown && !(await registryEmptied())) return decoded;
+    if (everyUnknown && !(await registryEmptied())) {
+      // The registry may have come back between its 404s and that answer
+      // (as after it was restored): an id it resolves now means the chunk
+      // was blocked, not poison, so it is decoded again.
+      const known = await Promise.all(
+        [...unknownIds].map((id) =>
+          options.typeById(id).then(() => true, () => false)
+        ),
+      );
+      return known.some(Boolean) ? decodeChunk(partition, messages) : decoded;
+    }
     if (everyUnknown) {
       const first = messages[0].offset;
       const last = messages[messages.length - 1].offset;
@@ -446,12 +658,11 @@ export function createSink(options: SinkOptions): Sink {
     return decoded;
   }
 
-  /** Heartbeats and waits out one back-off step; false when stopped or stale meanwhile. */
+  /** Waits out one back-off step; false when the lane stopped or the sink closed meanwhile. */
   async function pause(attempt: number, turn: Turn): Promise<boolean> {
-    const { signal } = options;
+    const { signal } = writes;
     const going = () => !signal.aborted && turn.going();
     if (!going()) return false;
-    await turn.heartbeat().catch(() => {});
     await delay(backoff(attempt, pausePolicy), signal).catch(() => {});
     return going();
   }
@@ -487,7 +698,7 @@ export function createSink(options: SinkOptions): Sink {
   }
 
   /**
-   * Writes the lines, retrying with back-off and heartbeats while InfluxDB is
+   * Writes the lines, retrying with back-off while InfluxDB is
    * unreachable (no answer, refused connections, 5xx, 429); undefined when
    * stopped first. Lines InfluxDB refuses come back with their reason: those
    * it names in a 400, or every line of a write refused as a whole (400, or
@@ -497,7 +708,8 @@ export function createSink(options: SinkOptions): Sink {
     lines: string[],
     turn: Turn,
   ): Promise<(RejectedLine & { reason: string })[] | undefined> {
-    const { log, influx, signal } = options;
+    const { log, influx } = options;
+    const { signal } = writes;
     if (lines.length === 0) return [];
     for (let attempt = 1;; attempt++) {
       try {
@@ -543,25 +755,7 @@ export function createSink(options: SinkOptions): Sink {
     stats.influxDownSince = undefined;
   }
 
-  return { eachBatch, stats };
-}
-
-/**
- * Runs at most `n` tasks at once, the others waiting in the order they came.
- */
-function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (task) => {
-    while (active >= n) await new Promise<void>((go) => waiting.push(go));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
+  return { eachBatch, stats, idle, close };
 }
 
 /** Kafka's overhead of a record beyond its key, value and headers, rounded up. */

@@ -11,6 +11,7 @@ import {
   compareResults,
   formatComparison,
   parseResults,
+  seriesSlope,
 } from "../../bench/compare.ts";
 
 function results(rows: BenchRow[], more: Partial<BenchResults> = {}) {
@@ -161,4 +162,35 @@ Deno.test("parseResults() refuses the old formatted strings with what to do", ()
       e instanceof TypeError && /not in the bench's schema 2/.test(e.message) &&
       /run the bench again/.test(e.message),
   );
+});
+
+Deno.test("a row's series (P4's memory curve) is kept out of the comparison", () => {
+  const curve = (consumer: number): BenchRow => ({
+    ...p4(consumer),
+    series: [{ minute: 1, consumer: 70 }, { minute: 2, consumer: consumer }],
+  });
+  assert.deepEqual(
+    formatComparison(compareResults(results([p4(75)]), results([curve(60)]))),
+    ["P4 consumer MB 75 → 60 (-20.0 %)"],
+  );
+});
+
+Deno.test("seriesSlope() is the least-squares slope per 10 minutes, leaving out missing points", () => {
+  // minutes 0, 1, 2, 3 at 70, 71, 71, 72 MB: mean time 1.5, mean 71;
+  // Σ(t−1.5)(v−71) = (−1.5)(−1) + (−0.5)(0) + (0.5)(0) + (1.5)(1) = 3,
+  // Σ(t−1.5)² = 2.25 + 0.25 + 0.25 + 2.25 = 5: 0.6 MB a minute, 6 per 10.
+  const series = [
+    { minute: 0, consumer: 70 },
+    { minute: 1, consumer: 71 },
+    { minute: 1.5, consumer: null },
+    { minute: 2, consumer: 71 },
+    { minute: 3, consumer: 72 },
+  ];
+  assert.equal(seriesSlope(series, "consumer")?.toFixed(9), "6.000000000");
+  assert.equal(
+    seriesSlope(series, "consumer", { per: 1 })?.toFixed(9),
+    "0.600000000",
+  );
+  assert.equal(seriesSlope(series.slice(0, 1), "consumer"), null);
+  assert.equal(seriesSlope(series, "chart"), null);
 });

@@ -1,16 +1,18 @@
 /**
- * The sink writes the chunks of one batch concurrently (InfluxDB 3 answers a
- * write only at its next WAL flush) and still resolves offsets in order:
+ * The sink writes chunks concurrently (InfluxDB 3 answers a write only at
+ * its next WAL flush), lets kafkajs fetch past writes in flight, and still
+ * commits offsets in order:
  *
  * - against the InfluxDB 3 double with a long WAL flush interval, the chunks
  *   of a batch wait for the same flush together instead of one flush each;
- * - with answers held back, at most `inFlight` writes are outstanding;
+ * - with answers held back, a partition holds at most `maxRecords` records
+ *   between fetch and commit;
  * - a later chunk written while an earlier one fails leaves every offset
- *   from the failed chunk on unresolved: paused (500) until it is written,
+ *   from the failed chunk on uncommitted: paused (500) until it is written,
  *   for good when the failure is fatal (401).
  *
- * No Kafka: the kafkajs payload is made here and records what the sink
- * resolves, commits and heartbeats.
+ * No Kafka: the kafkajs payload is made here and records the offsets the
+ * sink resolves (the next fetch) and commits.
  *
  * @module
  */
@@ -25,6 +27,7 @@ import { createSink, type SinkOptions } from "@cryptocandles/sink";
 import type { Ticker } from "@cryptocandles/ticker";
 import { startInfluxDouble } from "../doubles/influx_double.ts";
 import { waitFor } from "../support.ts";
+import { committedLasts, drained, type Offsets } from "./payload.ts";
 
 const V2 = parseSchema(await readSchema("v2"));
 const SCHEMA_ID = 7;
@@ -48,7 +51,12 @@ function goodMessages(n: number) {
 
 /** A kafkajs payload for one batch that records resolved offsets and commits. */
 function payloadOf(n: number) {
-  const seen = { resolved: [] as string[], commits: 0, heartbeats: 0 };
+  const seen = {
+    resolved: [] as string[],
+    fetched: [] as string[],
+    commits: 0,
+    heartbeats: 0,
+  };
   const payload = {
     batch: {
       topic: "t-sink",
@@ -56,11 +64,15 @@ function payloadOf(n: number) {
       messages: goodMessages(n),
       offsetLag: () => "0",
     },
-    resolveOffset: (offset: string) => seen.resolved.push(offset),
+    resolveOffset: (offset: string) => seen.fetched.push(offset),
     heartbeat: () => (seen.heartbeats++, Promise.resolve()),
     isRunning: () => true,
     isStale: () => false,
-    commitOffsetsIfNecessary: () => (seen.commits++, Promise.resolve()),
+    commitOffsetsIfNecessary: (offsets?: Offsets) => {
+      seen.commits++;
+      seen.resolved.push(...committedLasts(offsets));
+      return Promise.resolve();
+    },
   } as unknown as EachBatchPayload;
   return { payload, seen };
 }
@@ -120,7 +132,7 @@ function countingFetch(
 
 const noContent = () => new Response(null, { status: 204 });
 
-Deno.test("createSink(): the chunks of one batch wait for the same WAL flush of the InfluxDB double, not one flush each, and are resolved in offset order", async () => {
+Deno.test("createSink(): the chunks of one batch wait for the same WAL flush of the InfluxDB double, not one flush each, and are committed in offset order", async () => {
   await using influx = await startInfluxDouble({ walFlushIntervalMs: 1000 });
   const size = 200;
   const { fetch, counts } = countingFetch(noContent, size, globalThis.fetch);
@@ -129,7 +141,7 @@ Deno.test("createSink(): the chunks of one batch wait for the same WAL flush of 
     chunk: size,
   });
   const { payload, seen } = payloadOf(8 * size);
-  await createSink(options).eachBatch(payload);
+  await drained(createSink(options), payload);
 
   assert.deepEqual(fatal, []);
   assert.ok(counts.most > 1, `at most ${counts.most} write outstanding`);
@@ -139,13 +151,10 @@ Deno.test("createSink(): the chunks of one batch wait for the same WAL flush of 
   // One write at a time would need one flush a chunk (8); together they
   // fall in one flush, or two when the batch straddles a tick.
   assert.ok(stats.wal_flushes <= 2, `${stats.wal_flushes} flushes`);
-  assert.deepEqual(
-    seen.resolved,
-    Array.from({ length: 8 }, (_, i) => String((i + 1) * size - 1)),
-  );
+  assertCommitsInOrder(seen.resolved, size, 8 * size - 1);
 });
 
-Deno.test("createSink(): at most inFlight writes of a batch are outstanding, and answers out of order still resolve offsets in order", async () => {
+Deno.test("createSink(): a partition holds at most maxRecords records between fetch and commit; kafkajs may fetch past the writes in flight, and answers out of order still commit in offset order", async () => {
   const size = 10;
   let hold = true;
   const release: (() => void)[] = [];
@@ -156,32 +165,51 @@ Deno.test("createSink(): at most inFlight writes of a batch are outstanding, and
         : noContent(),
     size,
   );
-  const { options } = optionsFor(fetch, { chunk: size, inFlight: 3 });
+  const { options } = optionsFor(fetch, { chunk: size, maxRecords: 3 * size });
   const { payload, seen } = payloadOf(6 * size);
-  const running = createSink(options).eachBatch(payload);
+  const running = drained(createSink(options), payload);
 
   await waitFor("3 writes outstanding", () => counts.outstanding === 3, {
     timeoutMs: 5000,
     everyMs: 5,
   });
-  // Answer the third first: nothing may be resolved before the first.
+  assert.deepEqual(
+    seen.fetched,
+    ["9", "19", "29"],
+    "the fetch position moves past writes not yet answered, up to maxRecords",
+  );
+  // Answer the third first: nothing may be committed before the first.
   release.splice(2, 1)[0]();
   await waitFor("chunk 2 answered", () => counts.answered.includes(2), {
     timeoutMs: 5000,
     everyMs: 5,
   });
   assert.deepEqual(seen.resolved, [], "nothing before chunk 0 is answered");
+  assert.equal(seen.fetched.length, 3, "no room: nothing more taken");
   hold = false;
   for (const go of release.splice(0)) go();
   await running;
-  assert.equal(counts.most, 3, "never more than inFlight");
-  assert.deepEqual(
-    seen.resolved,
-    Array.from({ length: 6 }, (_, i) => String((i + 1) * size - 1)),
-  );
+  assert.equal(counts.most, 3, "never more than maxRecords in flight");
+  assertCommitsInOrder(seen.resolved, size, 6 * size - 1);
 });
 
-Deno.test("createSink(): while an earlier chunk is paused on 500s, later chunks are written but offsets are resolved only up to the last contiguous written chunk", async () => {
+/**
+ * Commits only at chunk ends (offsets `size-1`, `2*size-1`, …), each further
+ * than the one before, the last at `last`.
+ */
+function assertCommitsInOrder(
+  commits: string[],
+  size: number,
+  last: number,
+): void {
+  const n = commits.map(Number);
+  assert.ok(n.length > 0, "something committed");
+  assert.ok(n.every((o) => (o + 1) % size === 0), `chunk ends: ${commits}`);
+  assert.ok(n.every((o, i) => i === 0 || o > n[i - 1]), `in order: ${commits}`);
+  assert.equal(n.at(-1), last);
+}
+
+Deno.test("createSink(): while an earlier chunk is paused on 500s, later chunks are written but offsets are committed only up to the last contiguous written chunk", async () => {
   const size = 10;
   let down = true;
   const { fetch, counts } = countingFetch(
@@ -193,7 +221,7 @@ Deno.test("createSink(): while an earlier chunk is paused on 500s, later chunks 
   );
   const { options, fatal } = optionsFor(fetch, { chunk: size });
   const { payload, seen } = payloadOf(5 * size);
-  const running = createSink(options).eachBatch(payload);
+  const running = drained(createSink(options), payload);
 
   await waitFor(
     "chunks 3 and 4 written and chunk 2 retried",
@@ -202,14 +230,14 @@ Deno.test("createSink(): while an earlier chunk is paused on 500s, later chunks 
       counts.answered.filter((c) => c === 2).length >= 3,
     { timeoutMs: 5000, everyMs: 5 },
   );
-  assert.deepEqual(seen.resolved, ["9", "19"], "nothing past chunk 1");
+  assertCommitsInOrder(seen.resolved, size, 19); // nothing past chunk 1
   down = false;
   await running;
-  assert.deepEqual(seen.resolved, ["9", "19", "29", "39", "49"]);
+  assertCommitsInOrder(seen.resolved, size, 49);
   assert.deepEqual(fatal, []);
 });
 
-Deno.test("createSink(): a fatal answer (401) to a chunk leaves it and every later chunk unresolved, even those already written", async () => {
+Deno.test("createSink(): a fatal answer (401) to a chunk leaves it and every later chunk uncommitted, even those already written", async () => {
   const size = 10;
   let fatalAnswered = false;
   const { fetch, counts } = countingFetch(async (chunk) => {
@@ -228,10 +256,10 @@ Deno.test("createSink(): a fatal answer (401) to a chunk leaves it and every lat
   }, size);
   const { options, fatal } = optionsFor(fetch, { chunk: size });
   const { payload, seen } = payloadOf(5 * size);
-  await createSink(options).eachBatch(payload);
+  await drained(createSink(options), payload);
 
   assert.ok(fatalAnswered);
   assert.equal(fatal.length, 1);
   assert.equal((fatal[0] as { status?: number }).status, 401);
-  assert.deepEqual(seen.resolved, ["9", "19"]);
+  assertCommitsInOrder(seen.resolved, size, 19);
 });
