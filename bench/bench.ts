@@ -21,6 +21,10 @@
  *   measures it), once at Core's default flush interval (1 s, row P3) and
  *   once at the local stack's (`WAL_FLUSH_INTERVAL`, row P3s). Target p99 ≤
  *   the flush interval + 50 ms.
+ * - P6 / P6w launch → first candle on the chart page, cold (nothing running,
+ *   jars present) and warm (stack up), on a private stack of its own with the
+ *   Bitfinex, InfluxDB and Grafana doubles (bench/first_candle.ts). Targets
+ *   ≤ 30 s cold, ≤ 10 s warm.
  * - P4 resident memory of producer, consumer and chart, sampled every
  *   minute (and at the end) through P3's live run, which lasts 30 minutes
  *   (a soak): the peak of each against producer ≤ 80 MB, consumer ≤ 100
@@ -63,6 +67,7 @@ import {
   seriesSlope,
 } from "./compare.ts";
 import { drainRate, startDrainSink } from "./drain_sink.ts";
+import { firstCandleRows } from "./first_candle.ts";
 import {
   CHROMIUM,
   type PageLatencyResult,
@@ -73,7 +78,7 @@ import { type CpuProfile, formatSelfTime, topSelfTime } from "./profile.ts";
 
 const log = createLogger("bench");
 const BASE = "bench/results.json";
-const ROW_IDS = ["P1", "P2", "P2d", "P3", "P3s", "P4", "P5"];
+const ROW_IDS = ["P1", "P2", "P2d", "P3", "P3s", "P4", "P5", "P6", "P6w"];
 const flags = parseFlags(Deno.args);
 if (flags.compareFile) {
   printComparison(
@@ -141,6 +146,14 @@ try {
   }
 } finally {
   if (started.length > 0) await stackDown({ log });
+}
+if (wants("P6") || wants("P6w")) {
+  // launch → first candle on the chart page, on a private stack of its own
+  const runs = [
+    ...(wants("P6") ? ["cold" as const] : []),
+    ...(wants("P6w") ? ["warm" as const] : []),
+  ];
+  rows.push(...await firstCandleRows({ runs, log: (line) => log.info(line) }));
 }
 console.log(table(rows));
 const saved = quick || only ? "bench/results.partial.json" : BASE;
@@ -882,7 +895,7 @@ function parseFlags(args: string[]): Flags {
     else if (arg === "--cpu-prof") flags.cpuProf = true;
     else {
       log.error(
-        `Cannot run the bench as ${arg} is not a flag: use --quick, --only=P1,P2 (P2 runs P2d too; P3 runs P3s, P4 and P5), --compare[=FILE], --cpu-prof`,
+        `Cannot run the bench as ${arg} is not a flag: use --quick, --only=P1,P2 (P2 runs P2d too; P3 runs P3s, P4 and P5; P6 cold and P6w warm launch), --compare[=FILE], --cpu-prof`,
       );
       Deno.exit(2);
     }
