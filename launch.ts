@@ -62,11 +62,13 @@ await runScript({
     let stack: PreparedStack | undefined;
     try {
       stack = await prepareStack(mode, config, { log, signal });
+      signal.throwIfAborted(); // Ctrl-C while InfluxDB/Grafana started
       if (stack.links) Object.assign(status.links, stack.links);
       Object.assign(env, stack.env); // the local stack's token and Grafana admin
       const influx = { ...config.influx, token: env.INFLUX_TOKEN || undefined };
       const schema = await once(child("setup-schema"));
       if (schema !== 0) {
+        if (signal.aborted) return 0;
         log.error(`setup-schema failed (exit ${schema})`);
         return schema === 2 ? 2 : 1;
       }

@@ -72,7 +72,10 @@ const SNAPSHOT_CANDLES = 600;
 export interface ChartServer {
   /** The `Deno.serve` handler. */
   handler: (request: Request) => Response | Promise<Response>;
-  /** Sends a candle update to the clients watching that coin. */
+  /**
+   * Sends a candle update to the clients watching that coin, at the next
+   * macrotask: updates of one candle made meanwhile go as one (the newest).
+   */
   publish: (
     coin: string,
     changes: { interval: Interval; candle: Candle }[],
@@ -283,6 +286,24 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
     return [...new Set([...state.coins, ...store.coins()])];
   }
 
+  // Updates wait for the next macrotask, keeping the newest per candle: a
+  // burst (the chart catching up on a backlog, one kafkajs batch after
+  // another) reaches a page as one event per candle instead of one a tick,
+  // which kept a page busy for seconds; a live tick waits about 1 ms.
+  const pending = new Map<ChartClient, Map<number, unknown>>();
+  let flushing: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    flushing = undefined;
+    for (const [client, byTime] of pending) {
+      const times = [...byTime.keys()].sort((a, b) => a - b);
+      for (const time of times) client.send("candle", byTime.get(time));
+    }
+    pending.clear();
+  };
+  signal.addEventListener("abort", () => clearTimeout(flushing), {
+    once: true,
+  });
+
   function publish(
     coin: string,
     changes: { interval: Interval; candle: Candle }[],
@@ -290,13 +311,15 @@ export function createChartServer(options: ChartServerOptions): ChartServer {
     for (const client of clients) {
       if (client.coin !== coin) continue;
       const change = changes.find((c) => c.interval === client.interval);
-      if (change) {
-        client.send("candle", {
-          candle: change.candle,
-          last: state.last[coin],
-          source: state.source,
-        });
-      }
+      if (!change) continue;
+      let byTime = pending.get(client);
+      if (!byTime) pending.set(client, byTime = new Map());
+      byTime.set(change.candle.time, {
+        candle: change.candle,
+        last: state.last[coin],
+        source: state.source,
+      });
+      flushing ??= setTimeout(flush, 0);
     }
   }
 

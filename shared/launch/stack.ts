@@ -61,6 +61,11 @@ export interface StackOptions extends Partial<StackPorts> {
   /** Give up waiting for readiness after this many ms. @default {180000} */
   timeoutMs?: number;
   /**
+   * Stops a start-up in progress (Ctrl-C): what it started is stopped, and
+   * `stackUp` rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
+  /**
    * Brokers started by this call also listen with SASL_SSL (SCRAM-SHA-512
    * over TLS, a private CA) on {@linkcode saslSslPort}, as a hosted Kafka
    * does; see {@linkcode saslSslSettings}. @default {false}
@@ -238,8 +243,10 @@ export async function stackUp(options: StackOptions = {}): Promise<string[]> {
     const { ports } = stackServices(options).find((s) => s.name === name)!;
     log?.info(`started ${name}`, { pid, ports: ports.join(",") });
   };
+  const { signal } = options;
   try {
     for (const { name } of missing.filter((s) => s.name !== "registry")) {
+      signal?.throwIfAborted();
       const node = Number(name.slice("kafka-".length));
       await formatOnce(dir, stackDir, node, java).catch((error) => {
         throw new Error(`${name} could not format its storage: ${error}`);
@@ -248,6 +255,7 @@ export async function stackUp(options: StackOptions = {}): Promise<string[]> {
     }
     await waitBrokers(options, deadline);
     if (tls) await ensureScramUser(dir, java, ports, log);
+    signal?.throwIfAborted();
     if (missing.some((s) => s.name === "registry")) {
       await ensureJournal(options);
       await start(
@@ -258,7 +266,8 @@ export async function stackUp(options: StackOptions = {}): Promise<string[]> {
     await waitRegistry(options, deadline);
   } catch (error) {
     if (started.length > 0) {
-      log?.warn(`start-up failed: stopping what it started`, {
+      const why = signal?.aborted ? "stopped" : "failed";
+      log?.warn(`start-up ${why}: stopping what it started`, {
         services: started.join(","),
       });
       await stopServices({ ...options, only: started });
@@ -394,6 +403,7 @@ async function waitBrokers(
       }
     }
     if (ready.size === brokers.length) return;
+    options.signal?.throwIfAborted();
     if (Date.now() > deadline) {
       const waiting = brokers.filter((b) => !ready.has(b));
       throw new Error(
@@ -418,6 +428,7 @@ async function waitRegistry(
     const up = await fetch(url, { signal: AbortSignal.timeout(5_000) })
       .then(async (r) => (await r.body?.cancel(), r.ok), () => false);
     if (up) return;
+    options.signal?.throwIfAborted();
     if (Date.now() > deadline) {
       throw new Error(
         `registry not ready after ${

@@ -120,7 +120,8 @@ export async function prepareStack(
     return { mode, started: [], composeStarted: false };
   }
   if (mode === "local") {
-    const started = await stackUp({ ...stackPorts(config), log });
+    const { signal } = options;
+    const started = await stackUp({ ...stackPorts(config), log, signal });
     const servers = await serversUp({ config, log }).catch(async (error) => {
       log.warn(
         `InfluxDB/Grafana of the local stack: ${

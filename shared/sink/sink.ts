@@ -48,7 +48,7 @@ import {
   tickerLine,
   writeLines,
 } from "@cryptocandles/influx";
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import type { Logger } from "@cryptocandles/runtime";
 import { backoff, delay, HttpError } from "@cryptocandles/runtime";
 
@@ -194,8 +194,12 @@ export interface Sink {
 
 /** A chunk decoded: its lines (with the record, coin and time of each) and its poison. */
 interface Decoded {
-  lines: string[];
-  owners: KafkaMessage[];
+  /** The lines, joined: one write's body. */
+  body: string;
+  /** How many lines `body` holds. */
+  count: number;
+  /** Per line, the index of its record in the chunk. */
+  owners: number[];
   coins: string[];
   times: number[];
   poison: Poison[];
@@ -480,13 +484,18 @@ export function createSink(options: SinkOptions): Sink {
   ): Promise<Poison[] | undefined> {
     const decoded = await decodeUntilDone(partition, messages, turn);
     if (decoded === undefined) return undefined;
-    const { lines, owners, coins, times, poison } = decoded;
-    const rejected = await writeUntilDone(lines, turn);
+    // While the write waits for InfluxDB's flush, the chunk holds its body
+    // and its records' bytes (for lines InfluxDB may refuse), not kafkajs's
+    // message objects, which hold on to whole fetch responses.
+    const kept = keepBytes(messages);
+    messages = [];
+    const { body, count, owners, coins, times, poison } = decoded;
+    const rejected = await writeUntilDone(body, count, turn);
     if (rejected === undefined) return undefined;
     const bad = new Set(rejected.map((r) => r.index));
     for (const r of rejected) {
       poison.push({
-        message: owners[r.index],
+        message: kept(owners[r.index]),
         reason: r.reason,
         error: r.message,
       });
@@ -563,8 +572,10 @@ export function createSink(options: SinkOptions): Sink {
     partition: number,
     messages: KafkaMessage[],
   ): Promise<Decoded | Blocked> {
+    const lines: string[] = [];
     const decoded: Decoded = {
-      lines: [],
+      body: "",
+      count: 0,
       owners: [],
       coins: [],
       times: [],
@@ -582,7 +593,7 @@ export function createSink(options: SinkOptions): Sink {
       return type;
     };
     const unknownIds = new Set<number>();
-    for (const message of messages) {
+    for (const [index, message] of messages.entries()) {
       try {
         const tickers = await decodeValue(
           message.value,
@@ -600,9 +611,9 @@ export function createSink(options: SinkOptions): Sink {
           };
         });
         for (const { ticker, time, line } of made) {
-          decoded.lines.push(line);
-          decoded.owners.push(message);
-          decoded.coins.push(ticker.nombre);
+          lines.push(line);
+          decoded.owners.push(index);
+          decoded.coins.push(interned(ticker.nombre));
           decoded.times.push(time);
         }
       } catch (error) {
@@ -630,6 +641,8 @@ export function createSink(options: SinkOptions): Sink {
         } else throw error;
       }
     }
+    decoded.body = lines.join("\n");
+    decoded.count = lines.length;
     const everyUnknown = decoded.poison.length === messages.length &&
       decoded.poison.every((p) => p.reason === "unknown-schema");
     // A registry that still holds the topic's schemas makes a chunk of
@@ -705,15 +718,17 @@ export function createSink(options: SinkOptions): Sink {
    * 422 for a limit such as tables, columns or databases).
    */
   async function writeUntilDone(
-    lines: string[],
+    body: string,
+    count: number,
     turn: Turn,
   ): Promise<(RejectedLine & { reason: string })[] | undefined> {
     const { log, influx } = options;
     const { signal } = writes;
-    if (lines.length === 0) return [];
+    if (count === 0) return [];
     for (let attempt = 1;; attempt++) {
       try {
-        const rejected = await writeLines(lines, influx, {
+        // One body, one request: a refused line's index is its line in it.
+        const rejected = await writeLines([body], influx, {
           signal,
           retry: { maxAttempts: 1 },
         });
@@ -725,7 +740,7 @@ export function createSink(options: SinkOptions): Sink {
           error instanceof InfluxWriteError && REFUSED_WRITE.has(error.status)
         ) {
           resumed();
-          return lines.map((_, index) => ({
+          return Array.from({ length: count }, (_, index) => ({
             index,
             reason: `influx-refused-${error.status}`,
             message: error.message,
@@ -756,6 +771,55 @@ export function createSink(options: SinkOptions): Sink {
   }
 
   return { eachBatch, stats, idle, close };
+}
+
+/**
+ * A copy of the bytes of a chunk's records (keys and values, each in one
+ * buffer) with their offsets and timestamps, giving each record back as a
+ * message for the dead-letter topic. kafkajs's messages are views into the
+ * fetch response they came in: keeping one keeps the whole response.
+ */
+function keepBytes(messages: KafkaMessage[]): (index: number) => KafkaMessage {
+  const n = messages.length;
+  const keyEnds = new Int32Array(n);
+  const valueEnds = new Uint32Array(n);
+  let keyBytes = 0;
+  let valueBytes = 0;
+  messages.forEach((m, i) => {
+    keyBytes += m.key?.length ?? 0;
+    valueBytes += m.value?.length ?? 0;
+    keyEnds[i] = m.key === null || m.key === undefined ? -1 : keyBytes;
+    valueEnds[i] = valueBytes;
+  });
+  const keys = Buffer.concat(messages.flatMap((m) => m.key ? [m.key] : []));
+  const values = Buffer.concat(
+    messages.flatMap((m) => m.value ? [m.value] : []),
+  );
+  const offsets = messages.map((m) => m.offset);
+  const timestamps = messages.map((m) => m.timestamp);
+  const keyStart = (i: number) => {
+    for (let j = i - 1; j >= 0; j--) if (keyEnds[j] >= 0) return keyEnds[j];
+    return 0;
+  };
+  return (i) => ({
+    key: keyEnds[i] < 0 ? null : keys.subarray(keyStart(i), keyEnds[i]),
+    value: values.subarray(i === 0 ? 0 : valueEnds[i - 1], valueEnds[i]),
+    offset: offsets[i],
+    timestamp: timestamps[i],
+    headers: {},
+    attributes: 0,
+  } as KafkaMessage);
+}
+
+/** One string per coin name, instead of one a record. */
+const names = new Map<string, string>();
+function interned(name: string): string {
+  let known = names.get(name);
+  if (known === undefined) {
+    if (names.size < 10_000) names.set(name, name);
+    known = name;
+  }
+  return known;
 }
 
 /** Kafka's overhead of a record beyond its key, value and headers, rounded up. */

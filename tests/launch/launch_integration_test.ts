@@ -226,6 +226,56 @@ Deno.test("SIGINT stops launch within 45 s with exit 0, leaving no process it st
   }
 });
 
+Deno.test("SIGINT while launch starts the stack stops it there: exit 0, the brokers it started are stopped, no pipeline starts", async () => {
+  const { stackDown } = await import("@cryptocandles/launch");
+  await stackDown();
+  await using influx = await startInfluxDouble();
+  const run = launch(["--source", "synthetic", "--stack", "local"], {
+    KAFKA_TOPIC: uniqueName("t-sigint-early"),
+    INFLUX_HOST: influx.url,
+    INFLUX_TOKEN: influx.token ?? "",
+    CHART_PORT: String(freePort()),
+    JAVA_HOME: Deno.env.get("JAVA_HOME") ?? "",
+  });
+  try {
+    await waitFor(
+      "launch to start kafka-1",
+      () => run.lines.some((l) => /started kafka-1 pid=\d+/.test(l)),
+      { timeoutMs: 120_000, everyMs: 200 },
+    );
+    const started = Date.now();
+    run.child.kill("SIGINT");
+    assert.equal(await run.exited, 0, run.lines.slice(-20).join("\n"));
+    const took = Date.now() - started;
+    console.log(`launch stopped ${took} ms after SIGINT during stack start`);
+    // A hang detector, not a timing target: the stack's ready deadline is 180 s.
+    assert.ok(took < 45_000, `stopped in ${took} ms`);
+    const pids = run.lines.flatMap((l) =>
+      [...l.matchAll(/started (?:kafka-\d|registry) pid=(\d+)/g)].map((m) =>
+        Number(m[1])
+      )
+    );
+    assert.ok(pids.length >= 1, "launch said which pids it started");
+    for (const pid of pids) {
+      assert.equal(await alive(pid), false, `pid ${pid} is gone`);
+    }
+    assert.ok(
+      run.lines.some((l) =>
+        l.includes("start-up stopped: stopping what it started")
+      ),
+      run.lines.slice(-20).join("\n"),
+    );
+    assert.ok(
+      !run.lines.some((l) => /pipeline started|setup-schema/.test(l)),
+      "no pipeline after Ctrl-C",
+    );
+    assert.equal((await stackStatus()).filter((s) => s.running).length, 0);
+  } finally {
+    await run.exited.catch(() => {});
+    await stackUp();
+  }
+});
+
 Deno.test("launch --source synthetic in local mode with influxdb3 and grafana on PATH: both consumers write, Grafana is provisioned, status shows the dashboard, Ctrl-C stops InfluxDB and Grafana too", async () => {
   // The main stack's Kafka is reused (stack up finds it running); InfluxDB and
   // Grafana are the stand-ins, on free ports, with their files in .stack/.

@@ -529,6 +529,47 @@ Deno.test("createSink(): a 400 naming more than 100 bad lines dead-letters every
   assert.ok(sent.every((m) => m.headers["error.reason"] === "influx-rejected"));
   assert.equal(sink.stats.written.tBTCUSD, 150);
   assert.deepEqual(seen.resolved, ["299"]);
+  // The sink keeps the records' bytes, not kafkajs's objects, while it
+  // writes: what reaches the DLQ is still each record's own key and value.
+  const refused = messages.filter((_, i) => i % 2 === 1);
+  assert.deepEqual(
+    sent.map((m) => [String(m.key), Buffer.from(m.value).toString("hex")]),
+    refused.map((m) => [String(m.key), m.value.toString("hex")]),
+  );
+});
+
+Deno.test("createSink(): lines InfluxDB refuses go to the DLQ with their record's bytes, a record without a key included", async () => {
+  const influx = fakeInflux((body) =>
+    new Response(
+      JSON.stringify({
+        error: "partial write of line protocol occurred",
+        data: [2, 3].map((n) => ({
+          original_line: body.split("\n")[n - 1].slice(0, 20),
+          line_number: n,
+          error_message: "invalid column type",
+        })),
+      }),
+      { status: 400, headers: { "content-type": "application/json" } },
+    )
+  );
+  const r = rig(influx.fetch, () => Promise.resolve(V2));
+  const messages = goodMessages(4);
+  (messages[1] as { key: Buffer | null }).key = null;
+  messages[2].key = Buffer.from("a-longer-key-than-the-others");
+  const seen = payloadOf(messages);
+  await drained(createSink(r.options), seen.payload);
+  const sent = r.requests.flat();
+  assert.deepEqual(
+    sent.map((m) => [
+      m.key === null ? null : String(m.key),
+      Buffer.from(m.value).toString("hex"),
+      m.headers["original.offset"],
+    ]),
+    [
+      [null, messages[1].value.toString("hex"), "1"],
+      ["a-longer-key-than-the-others", messages[2].value.toString("hex"), "2"],
+    ],
+  );
 });
 
 Deno.test("createSink(): a 401 stays fatal: nothing is resolved or dead-lettered", async () => {
