@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { waitFor } from "../support.ts";
 import {
   type Candle,
   type ChartClient,
@@ -38,7 +39,12 @@ function candle(time: number, close: number): Candle {
   return { time, open: 100, high: 200, low: 50, close, volume: 1 };
 }
 
-const nextTask = () => new Promise((r) => setTimeout(r, 5));
+/** Waits until the page has `n` events (they come at the next macrotask). */
+const eventsReach = (sent: unknown[], n: number) =>
+  waitFor(`${n} events`, () => sent.length >= n, {
+    timeoutMs: 5000,
+    everyMs: 1,
+  });
 
 Deno.test("publish(): 1,000 updates in one burst reach a page as one event per candle, the newest, in time order", async () => {
   const { chart, sent, controller } = chartServer();
@@ -50,7 +56,7 @@ Deno.test("publish(): 1,000 updates in one burst reach a page as one event per c
     chart.publish("tETHUSD", [{ interval: "1m", candle: candle(time, -i) }]);
   }
   assert.equal(sent.length, 0, "nothing sent inside the burst");
-  await nextTask();
+  await eventsReach(sent, 3); // one flush: exactly these three, below
   assert.deepEqual(
     sent.map((s) => [s.event, s.data.candle.time, s.data.candle.close]),
     [
@@ -64,9 +70,9 @@ Deno.test("publish(): 1,000 updates in one burst reach a page as one event per c
 
 Deno.test("publish(): updates apart in time each reach the page", async () => {
   const { chart, sent, controller } = chartServer();
-  for (const close of [1, 2, 3]) {
+  for (const [i, close] of [1, 2, 3].entries()) {
     chart.publish("tBTCUSD", [{ interval: "1m", candle: candle(0, close) }]);
-    await nextTask();
+    await eventsReach(sent, i + 1);
   }
   assert.deepEqual(sent.map((s) => s.data.candle.close), [1, 2, 3]);
   controller.abort();

@@ -45,8 +45,8 @@ async function listening(port: number): Promise<boolean> {
 }
 
 /** Every record of `topic` as "key timestamp", read back by an independent kafkajs consumer up to the end offsets. */
-/** Each partition's low and high offsets, as one line. */
-async function partitionEnds(topic: string): Promise<string> {
+/** Each partition's low and high offsets (kafkajs admin). */
+async function topicEnds(topic: string) {
   const kafka = testKafka(
     testConfig({ KAFKA_BROKERS: ENV.KAFKA_BROKERS }),
     "ends",
@@ -55,6 +55,12 @@ async function partitionEnds(topic: string): Promise<string> {
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic);
   await admin.disconnect();
+  return ends;
+}
+
+/** Each partition's low and high offsets, as one line. */
+async function partitionEnds(topic: string): Promise<string> {
+  const ends = await topicEnds(topic);
   return ends.map((e) => `p${e.partition} ${e.low}-${e.high}`).join(", ");
 }
 
@@ -63,10 +69,7 @@ async function kafkaRecords(topic: string): Promise<string[]> {
     testConfig({ KAFKA_BROKERS: ENV.KAFKA_BROKERS }),
     "reader",
   );
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
+  const ends = await topicEnds(topic);
   const total = ends.reduce((n, e) => n + Number(e.high) - Number(e.low), 0);
   const consumer = kafka.consumer({ groupId: `reader-${Date.now()}` });
   const seen: string[] = [];
